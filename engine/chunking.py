@@ -31,10 +31,11 @@ def chunk_text(text: str, tokenizer: Any, chunk_tokens: int = 512) -> list[str]:
     - whitespace-only tokens right after the cut stay with this chunk (within 2x), so the
       next chunk does not open with a blank line.
 
-    Chunks that are whitespace only are dropped; that happens only to a run of whitespace
-    longer than twice the budget, so otherwise `"".join(chunks) == text`. Token counts are
-    those of `text` tokenized as a whole, without special tokens. `tokenizer` must be a
-    Hugging Face fast tokenizer (one that returns offset mappings).
+    Whitespace that would form a chunk of its own is dropped: blank space at the start longer
+    than the budget, or a run that does not fit the chunk before it within 2x the budget.
+    Otherwise `"".join(chunks) == text`. Token counts are those of `text` tokenized as a
+    whole, without special tokens. `tokenizer` must be a Hugging Face fast tokenizer (one
+    that returns offset mappings).
     """
     if chunk_tokens <= 0:
         raise ValueError(f"chunk_tokens must be > 0, got {chunk_tokens}")
@@ -107,8 +108,10 @@ class _Cutter:
     def _absorb_whitespace(self, cut: int, start: int, start_char: int) -> int:
         limit = start + math.floor(LINE_REACH * self.budget)
         while cut < self.n:
-            following = next(c for c in range(cut + 1, self.n + 1) if self._can_cut(c, start_char))
-            if following > limit or not self.text[self._char_at(cut):self._char_at(following)].isspace():
+            following = next(c for c in range(cut + 1, self.n + 1)
+                             if self._can_cut(c, start_char))
+            gap = self.text[self._char_at(cut):self._char_at(following)]
+            if following > limit or not gap.isspace():
                 break
             cut = following
         return cut
@@ -117,14 +120,15 @@ class _Cutter:
         if cut == self.n:
             return True
         pos = self._char_at(cut)
-        while pos > 0 and self.text[pos - 1] in " \t\r":  # indentation after a newline: `\n  ` ends a line
+        # Indentation after a newline still ends the line: "\n  " does.
+        while pos > 0 and self.text[pos - 1] in " \t\r":
             pos -= 1
         return pos > 0 and self.text[pos - 1] == "\n"
 
     def _is_sentence_end(self, cut: int) -> bool:
         pos = self._char_at(cut)
         # The mark must be followed by whitespace: "3.14" and "e.g.x" do not end a sentence.
-        if not self.text[pos].isspace():
+        if pos >= len(self.text) or not self.text[pos].isspace():
             return False
         while pos > 0 and self.text[pos - 1] in CLOSERS:
             pos -= 1

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import torch
 
+from engine.attention import InspectResult, attention_scores
 from engine.chunking import chunk_text
 from engine.config import EngineConfig
 from engine.generate import RunResult, StreamPiece, generate
-from engine.attention import InspectResult, attention_scores
 from engine.link import ALGORITHMS, LinkResult, PrefixCache, make_algorithm
 from engine.loader import load_model
 from engine.model import Model

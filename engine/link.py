@@ -68,7 +68,8 @@ class LinkAlgorithm:
         """[N] bool: the cached chunk positions to recompute."""
         return torch.zeros(layout.num_tokens, dtype=torch.bool)
 
-    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV], capacity: int) -> LinkResult:
+    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
+             capacity: int) -> LinkResult:
         t0 = _now_ms(model.device)
         kv, cached = self._gather(model, layout, chunks, capacity)
         t1 = _now_ms(model.device)
@@ -163,7 +164,8 @@ class CacheBlend(LinkAlgorithm):
     def label(self) -> str:
         return f"cacheblend-{round(self.recompute_ratio * 100)}"
 
-    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV], capacity: int) -> LinkResult:
+    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
+             capacity: int) -> LinkResult:
         t0 = _now_ms(model.device)
         kv, cached = self._gather(model, layout, chunks, capacity)
         t1 = _now_ms(model.device)
@@ -200,7 +202,7 @@ class PrefixCache:
         best, best_kv = 0, None
         for ids, kv in self._entries.items():
             m = 0
-            for a, b in zip(ids, token_ids):
+            for a, b in zip(ids, token_ids, strict=False):
                 if a != b:
                     break
                 m += 1
@@ -230,7 +232,8 @@ class PrefixCaching(LinkAlgorithm):
     def __init__(self, cache: PrefixCache) -> None:
         self.cache = cache
 
-    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV], capacity: int) -> LinkResult:
+    def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
+             capacity: int) -> LinkResult:
         t0 = _now_ms(model.device)
         n = layout.num_tokens
         kv = model.new_kv(capacity)

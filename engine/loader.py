@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -32,7 +33,7 @@ def _bundled_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"the bundled model is not installed: run `{INSTALL_HINT}` "
                            "(or set EPIC_MODEL to a Hugging Face id or a local model directory)")
-    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
     if not path.is_file():
         raise RuntimeError(f"{path} is missing: reinstall with `{INSTALL_HINT}`")
     return path
@@ -53,15 +54,16 @@ def _source(name: str) -> tuple[str, str | None, str]:
         if not (path / "config.json").is_file():
             raise RuntimeError(f"{path} holds neither config.json nor a .gguf file")
         return str(path), None, str(path.resolve())
-    if name.startswith((".", "/")) or os.sep in name.strip("/").replace("/", "", 1):
-        raise RuntimeError(f"model path {name!r} does not exist")
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise RuntimeError(f"model {name!r} is neither an existing path nor a hub id (org/name)")
     return name, None, name  # a hub id: from the local hub cache, or the hub where reachable
 
 
 def _converted_dir(cache_dir: str, directory: str, gguf: str) -> Path:
     import transformers
     stat = (Path(directory) / gguf).stat()
-    tag = f"{Path(directory, gguf).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}"
+    source = Path(directory, gguf).resolve()
+    tag = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}"
     return Path(cache_dir) / "converted" / hashlib.sha256(tag.encode()).hexdigest()[:16]
 
 
@@ -98,18 +100,23 @@ def load_model(config: EngineConfig) -> Model:
 
 
 def _save_converted(model, tokenizer, target: Path) -> None:
-    """Write the dequantized model atomically; a failure only costs the next start time."""
+    """Write the dequantized model atomically; a failure only costs the next start time.
+
+    `save_pretrained` refuses GGUF-quantized models, so the weights go through safetensors'
+    `save_model` (which handles the tied embedding) and the config is written without its
+    quantization entry.
+    """
+    from safetensors.torch import save_model
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
-        model.config.quantization_config = None
-        if hasattr(model.config, "__dict__"):
-            model.config.__dict__.pop("quantization_config", None)
-        model.save_pretrained(tmp)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        save_model(model, str(tmp / "model.safetensors"))
         tokenizer.save_pretrained(tmp)
         (tmp / "complete").write_text("ok\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
     except OSError as e:
         log.warning("could not cache the converted model in %s: %s", target, e)
-

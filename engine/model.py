@@ -70,7 +70,7 @@ def check_supported(hf_config) -> str:
 
 def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
     """RMSNorm as Llama computes it: normalise in fp32, scale by the weight in x's dtype."""
-    eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps")
+    eps = getattr(norm, "variance_epsilon", None) or norm.eps
     xf = x.float()
     xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
     return norm.weight * xf.to(x.dtype)

@@ -30,7 +30,8 @@ def byte_tokenizer(add_bos: bool = False):
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([EOS, BOS])
     if add_bos:
-        tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, 257)])
+        tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A",
+                                                           special_tokens=[(BOS, 257)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=BOS)
 
 
@@ -80,3 +81,25 @@ def tiny_engine_config(tiny_model_dir, tmp_path_factory):
 
     return EngineConfig(model=str(tiny_model_dir), device="cpu", dtype="float32",
                         cache_dir=str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def tiny4_model_dir(tmp_path_factory) -> Path:
+    """Four layers, so CacheBlend's selective layers (2 and 3) exist."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny4-llama"), num_hidden_layers=4)
+
+
+@pytest.fixture()
+def tiny4_engine(tiny4_model_dir, tmp_path):
+    from engine import Engine, EngineConfig
+
+    return Engine(EngineConfig(model=str(tiny4_model_dir), device="cpu", dtype="float32",
+                               cache_dir=str(tmp_path / "cache")))
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine():
+    """The real bundled model (fp32, CPU), loaded once per test session."""
+    from engine import Engine, EngineConfig
+
+    return Engine(EngineConfig(model="bundled:smollm2", device="cpu", dtype="float32"))

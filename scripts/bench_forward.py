@@ -1,0 +1,76 @@
+"""Time our full forward against Hugging Face's own forward on the same tokens, and model loads.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_forward.py --lengths 512,1024,2048 --repeats 5
+
+Both forwards run in the same process after a warm-up; medians. HF's `model(input_ids)`
+computes logits for every position, ours only for the last (what prefill needs), so the
+comparison also reports HF's body alone (`model.model(input_ids)`, no LM head).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+
+import torch
+
+from engine.config import EngineConfig
+from engine.loader import load_model
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lengths", default="512,1024,2048")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    cache = tempfile.mkdtemp()
+    t0 = time.perf_counter()
+    load_model(EngineConfig(cache_dir=cache))
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = load_model(EngineConfig(cache_dir=cache))
+    warm = time.perf_counter() - t0
+    shutil.rmtree(cache)
+    print(f"load: first start (GGUF dequantize + convert) {cold:.1f} s, "
+          f"second start (converted safetensors) {warm:.1f} s")
+    print("| tokens | ours ms | HF model() ms | HF body ms | ours / HF | ours / HF body |")
+    print("|---|---|---|---|---|---|")
+    text = "The history of the region is long and full of small, local events. " * 400
+    all_ids = model.tokenizer(text).input_ids
+    for n in map(int, args.lengths.split(",")):
+        ids = torch.tensor(all_ids[:n], device=model.device)
+
+        @torch.inference_mode()
+        def ours():
+            kv = model.new_kv(n)
+            kv.num_keys = n
+            h = model.forward(model.embed(ids), torch.arange(n, device=model.device), kv)
+            return model.logits(h[-1:])
+
+        @torch.inference_mode()
+        def hf():
+            return model.hf_model(ids[None]).logits
+
+        @torch.inference_mode()
+        def hf_body():
+            return model.hf_model.model(ids[None]).last_hidden_state
+
+        o, h, b = (_median_ms(f, args.repeats) for f in (ours, hf, hf_body))
+        print(f"| {n} | {o:.0f} | {h:.0f} | {b:.0f} | {o / h:.2f} | {o / b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
