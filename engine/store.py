@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from engine.model import Model
 
 log = logging.getLogger(__name__)
 FORMAT = "epic-lab-chunk-v1"
+MAX_EVICTED_REMEMBERED = 4096
 
 
 @dataclass
@@ -80,7 +81,8 @@ class ChunkStore:
         self.model, self.config = model, config
         self._chunks: OrderedDict[str, ChunkKV] = OrderedDict()  # LRU order: oldest first
         self._lock = threading.RLock()
-        self._evicted: deque[tuple[str, str]] = deque(maxlen=64)
+        # Evicted chunks' token ids (cheap) so a request naming one can recompile it.
+        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...]]] = OrderedDict()
         self.num_compiled = 0
 
     def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
@@ -123,6 +125,7 @@ class ChunkStore:
 
     def _insert(self, chunk: ChunkKV) -> None:
         self._chunks[chunk.key] = chunk
+        self._evicted.pop(chunk.key, None)
         total = sum(c.num_bytes for c in self._chunks.values())
         while total > self.config.store_budget_bytes:
             old = next(iter(self._chunks.values()))
@@ -130,14 +133,25 @@ class ChunkStore:
                 break
             total -= old.num_bytes
             del self._chunks[old.key]
-            self._evicted.append((old.key, old.title))
+            self._remember_evicted(old)
+
+    def _remember_evicted(self, chunk: ChunkKV) -> None:
+        self._evicted[chunk.key] = (chunk.title, chunk.token_ids)
+        self._evicted.move_to_end(chunk.key)
+        while len(self._evicted) > MAX_EVICTED_REMEMBERED:
+            self._evicted.popitem(last=False)
+
+    def evicted_token_ids(self, key: str) -> tuple[str, tuple[int, ...]] | None:
+        """(title, token ids) of a chunk evicted earlier, to recompile it; None if unknown."""
+        with self._lock:
+            return self._evicted.get(key)
 
     def get(self, key: str, hit: bool = True) -> ChunkKV:
         """The chunk for a key, marked most recently used and (if `hit`) counted as a hit."""
         with self._lock:
             chunk = self._chunks.get(key)
             if chunk is None:
-                evicted = any(k == key for k, _ in self._evicted)
+                evicted = key in self._evicted
                 why = "was evicted from the store" if evicted else "is not in the store"
                 raise KeyError(f"chunk {key!r} {why}: compile it again")
             chunk.hits += int(hit)
@@ -157,10 +171,12 @@ class ChunkStore:
             chunk = self._chunks.pop(key, None)
             if chunk is None:
                 raise KeyError(f"chunk {key!r} is not in the store")
-            self._evicted.append((key, chunk.title))
+            self._remember_evicted(chunk)
 
     def clear(self) -> None:
         with self._lock:
+            for chunk in self._chunks.values():
+                self._remember_evicted(chunk)
             self._chunks.clear()
 
     def stats(self) -> StoreStats:
@@ -169,7 +185,8 @@ class ChunkStore:
                                     c.hits, c.last_used) for c in self._chunks.values())
             return StoreStats(len(infos), sum(i.num_bytes for i in infos),
                               self.config.store_budget_bytes, self.model.bytes_per_token,
-                              self.num_compiled, infos, tuple(self._evicted))
+                              self.num_compiled, infos,
+                              tuple((k, t) for k, (t, _) in list(self._evicted.items())[-64:]))
 
     # Persistence: one safetensors file per chunk, written to a temporary name and renamed, so
     # a save killed half-way leaves every earlier file whole; a checksum catches corruption.
