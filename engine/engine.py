@@ -95,29 +95,32 @@ class Engine:
         _check_request(prefix, chunk_keys, question, algorithm, k, ratio, max_new_tokens,
                        self.config.max_new_tokens)
         algo = make_algorithm(algorithm, k, ratio, self.prefix_cache)
-        stored = [self._fetch(key, algo.reads_chunks) for key in chunk_keys]
+        stored = [self._fetch(key) for key in chunk_keys]
         layout = build_layout(self.tokenizer, prefix,
                               [(c.key, c.title, list(c.token_ids)) for c in stored], question)
         limit = min(self.config.max_context_tokens, self.model.spec.max_positions)
         if layout.num_tokens + max_new_tokens > limit:
             raise ValueError(f"the prompt has {layout.num_tokens} tokens; with {max_new_tokens} "
                              f"new tokens it exceeds the context limit of {limit} tokens")
+        for key in chunk_keys:  # the request is valid: now it counts as use
+            if key in self.store:  # (a recompile above may have evicted an earlier chunk)
+                self.store.get(key, hit=algo.reads_chunks)
         with torch.inference_mode():
             return algo.link(self.model, layout, stored, layout.num_tokens + max_new_tokens)
 
 
-    def _fetch(self, key: str, hit: bool):
+    def _fetch(self, key: str):
         """A chunk by key; one evicted earlier is recompiled from its remembered token ids.
         Unknown keys fail here, with a message, before anything is computed."""
         try:
-            return self.store.get(key, hit)
+            return self.store.peek(key)
         except KeyError:
             evicted = self.store.evicted_token_ids(key)
             if evicted is None:
                 raise
             title, token_ids = evicted
             self.store.compile(list(token_ids), title)
-            return self.store.get(key, hit)
+            return self.store.peek(key)
 
 
 def _check_request(prefix, chunk_keys, question, algorithm, k, ratio, max_new_tokens, max_allowed):

@@ -146,14 +146,20 @@ class ChunkStore:
         with self._lock:
             return self._evicted.get(key)
 
-    def get(self, key: str, hit: bool = True) -> ChunkKV:
-        """The chunk for a key, marked most recently used and (if `hit`) counted as a hit."""
+    def peek(self, key: str) -> ChunkKV:
+        """The chunk for a key, with no side effect (no hit, no LRU move)."""
         with self._lock:
             chunk = self._chunks.get(key)
             if chunk is None:
                 evicted = key in self._evicted
                 why = "was evicted from the store" if evicted else "is not in the store"
                 raise KeyError(f"chunk {key!r} {why}: compile it again")
+            return chunk
+
+    def get(self, key: str, hit: bool = True) -> ChunkKV:
+        """The chunk for a key, marked most recently used and (if `hit`) counted as a hit."""
+        with self._lock:
+            chunk = self.peek(key)
             chunk.hits += int(hit)
             chunk.last_used = time.time()
             self._chunks.move_to_end(key)
