@@ -106,10 +106,12 @@ class Model:
         return 2 * s.num_layers * s.num_kv_heads * s.head_dim * self.dtype.itemsize
 
     def new_kv(self, capacity: int) -> KVBuffer:
+        """Uninitialised buffers: every position is written (gathered from a cache, or computed
+        at each layer before that layer attends) before any query can read it."""
         s = self.spec
         shape = (s.num_layers, s.num_kv_heads, capacity, s.head_dim)
-        return KVBuffer(torch.zeros(shape, dtype=self.dtype, device=self.device),
-                        torch.zeros(shape, dtype=self.dtype, device=self.device))
+        return KVBuffer(torch.empty(shape, dtype=self.dtype, device=self.device),
+                        torch.empty(shape, dtype=self.dtype, device=self.device))
 
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         """token_ids: [n] -> hidden states [n, hidden_size]."""
