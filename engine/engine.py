@@ -52,6 +52,8 @@ class Engine:
         chunks = chunk_text(text, self.tokenizer, self.config.chunk_tokens)
         if not chunks:
             raise ValueError("the document is empty")
+        if len(chunks) == 1:
+            return [self.compile(chunks[0], title)]
         return [self.compile(c, f"{title} #{i + 1}" if title else "") for i, c in enumerate(chunks)]
 
     def run(self, prefix: str = "", chunks: list[str] = (), question: str = "",

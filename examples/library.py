@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import Engine, EngineConfig  # noqa: E402
+from engine import Engine, EngineConfig
 
 DOCS = [
     "Harbor Lights is a bakery on Pier Street. It was founded in 1987 by Ines Okafor.",

@@ -31,6 +31,25 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+@torch.inference_mode()
+def _ours(model, ids: torch.Tensor) -> torch.Tensor:
+    n = len(ids)
+    kv = model.new_kv(n)
+    kv.num_keys = n
+    h = model.forward(model.embed(ids), torch.arange(n, device=model.device), kv)
+    return model.logits(h[-1:])
+
+
+@torch.inference_mode()
+def _hf(model, ids: torch.Tensor) -> torch.Tensor:
+    return model.hf_model(ids[None]).logits
+
+
+@torch.inference_mode()
+def _hf_body(model, ids: torch.Tensor) -> torch.Tensor:
+    return model.hf_model.model(ids[None]).last_hidden_state
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="512,1024,2048")
@@ -52,23 +71,8 @@ def main() -> None:
     all_ids = model.tokenizer(text).input_ids
     for n in map(int, args.lengths.split(",")):
         ids = torch.tensor(all_ids[:n], device=model.device)
-
-        @torch.inference_mode()
-        def ours():
-            kv = model.new_kv(n)
-            kv.num_keys = n
-            h = model.forward(model.embed(ids), torch.arange(n, device=model.device), kv)
-            return model.logits(h[-1:])
-
-        @torch.inference_mode()
-        def hf():
-            return model.hf_model(ids[None]).logits
-
-        @torch.inference_mode()
-        def hf_body():
-            return model.hf_model.model(ids[None]).last_hidden_state
-
-        o, h, b = (_median_ms(f, args.repeats) for f in (ours, hf, hf_body))
+        o, h, b = (_median_ms(lambda f=f, ids=ids: f(model, ids), args.repeats)
+                   for f in (_ours, _hf, _hf_body))
         print(f"| {n} | {o:.0f} | {h:.0f} | {b:.0f} | {o / h:.2f} | {o / b:.2f} |")
 
 

@@ -109,7 +109,7 @@ def test_unsupported_model_directory_refused_by_loader(tmp_path):
 def test_missing_model_gets_a_clear_message(tmp_path):
     with pytest.raises(RuntimeError, match="neither an existing path nor a hub id"):
         _load(tmp_path / "nope", tmp_path)
-    with pytest.raises(RuntimeError, match="neither config.json nor a .gguf"):
+    with pytest.raises(RuntimeError, match=r"neither config\.json nor a \.gguf"):
         _load(tmp_path, tmp_path)
 
 

@@ -1,0 +1,111 @@
+"""Benchmark tab handlers: a small accuracy run over a bundled dataset and a speed sweep, via
+engine.bench_accuracy / engine.bench_speed; results as figures, a table and files."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.compose import MAX_K, choose_algorithms
+from app.errors import as_float, as_int, user_errors
+from app.examples import BENCH_DATASETS
+from app.library import PROGRESS
+from engine import Engine
+from engine.bench_accuracy import run_accuracy
+from engine.bench_report import write_json
+from engine.bench_speed import run_speed
+from engine.documents import examples_from_jsonl
+from visualize.bench import score_vs_ttft, ttft_vs_length
+
+MAX_EXAMPLES = 5
+SPEED_LENGTHS = (256, 512, 1024, 2048)
+ACCURACY_COLUMNS = ["algorithm", "score", "agreement", "first_token_kl", "ttft_ms_median",
+                    "recompute_share"]
+SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full_recompute",
+                 "ratio to naive"]
+
+
+def algorithm_specs(algorithms: Sequence[str] | None, k: Any, ratio: Any) -> list[str]:
+    """Checkbox names with the UI's parameters -> benchmark labels ("legolink-16")."""
+    k = as_int(k, "k (LegoLink)", 0, MAX_K)
+    percent = round(100 * as_float(ratio, "ratio (CacheBlend)", 0.0, 1.0))
+    named = {"legolink": f"legolink-{k}", "cacheblend": f"cacheblend-{percent}"}
+    return [named.get(name, name) for name in choose_algorithms(algorithms)]
+
+
+def _reporter(progress: gr.Progress):
+    return lambda fraction, text: progress(fraction, desc=text)
+
+
+def _files(result: dict[str, Any], figure: go.Figure, name: str) -> list[str]:
+    """The result as JSON and its figure as standalone HTML, in a fresh temporary directory."""
+    directory = Path(tempfile.mkdtemp(prefix="epic-bench-"))
+    figure_path = directory / f"{name}.html"
+    figure.write_html(str(figure_path), include_plotlyjs=True, full_html=True)
+    return [str(write_json(result, directory / f"{name}.json")), str(figure_path)]
+
+
+@user_errors
+def bench_accuracy(engine: Engine, dataset: str, limit: float, algorithms: list[str], k: float,
+                   ratio: float, max_chunks: float, progress: gr.Progress = PROGRESS,
+                   ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+    """Score and fidelity per algorithm on the first `limit` examples of a bundled dataset
+    -> (score-vs-TTFT figure, table, summary, [JSON file, HTML figure])."""
+    if dataset not in BENCH_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
+    limit = as_int(limit, "examples", 1, MAX_EXAMPLES)
+    max_chunks = as_int(max_chunks, "max chunks", 1, 20)
+    specs = algorithm_specs(algorithms, k, ratio)
+    examples = examples_from_jsonl(BENCH_DATASETS[dataset])[:limit]
+    result = run_accuracy(engine, examples, specs, max_chunks=max_chunks,
+                          progress=_reporter(progress))
+    rows = [[label, *(round(row[c], 1 if c.endswith("_ms_median") else 4)
+                      for c in ACCURACY_COLUMNS[1:])]
+            for label, row in result["algorithms"].items()]
+    figure = score_vs_ttft(result)
+    summary = (f"**{result['n']}** example(s) of {result['dataset']}, "
+               f"{result['context_tokens_mean']:.0f} prompt tokens on average, "
+               f"{result['wall_s']:.1f} s. Score: {result['task']} metric against the gold "
+               "answers; agreement: share of answers identical to full recompute's.")
+    if result.get("chunks_note"):
+        summary += f" Note: {result['chunks_note']}."
+    return (figure, pd.DataFrame(rows, columns=ACCURACY_COLUMNS), summary,
+            _files(result, figure, "accuracy"))
+
+
+@user_errors
+def bench_speed(engine: Engine, lengths: list[Any], repeats: float, algorithms: list[str],
+                k: float, ratio: float, progress: gr.Progress = PROGRESS,
+                ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+    """Median TTFT per algorithm at each context length (plus a short request-stream
+    throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
+    chosen = sorted({as_int(n, "length", 1, max(SPEED_LENGTHS)) for n in lengths or []})
+    if not chosen:
+        raise ValueError("choose at least one context length")
+    unknown = [n for n in chosen if n not in SPEED_LENGTHS]
+    if unknown:
+        raise ValueError(f"length {unknown[0]} is not offered: choose from {SPEED_LENGTHS}")
+    repeats = as_int(repeats, "repeats", 1, 5)
+    specs = algorithm_specs(algorithms, k, ratio)
+    result = run_speed(engine, tuple(chosen), repeats, specs, chunk_tokens=256, requests=3,
+                       pool_size=4, request_chunks=3, throughput_new_tokens=2,
+                       progress=_reporter(progress))
+    rows = []
+    for block in result["sweep"].values():
+        for label, row in block["algorithms"].items():
+            rows.append([round(block["context_tokens"]), label, round(row["ttft_ms_median"], 1),
+                         round(row["ttft_ratio_to_full_recompute"], 3),
+                         round(row["ttft_ratio_to_naive"], 3)])
+    rps = result["throughput"]["algorithms"]
+    summary = (f"Medians of {repeats} repeat(s) after a warm-up, {result['wall_s']:.1f} s in "
+               "all. Request-stream throughput (requests/s): "
+               + ", ".join(f"{label} {v['requests_per_s']:.2f}" for label, v in rps.items()))
+    figure = ttft_vs_length(result)
+    return (figure, pd.DataFrame(rows, columns=SPEED_COLUMNS), summary,
+            _files(result, figure, "speed"))

@@ -1,0 +1,65 @@
+"""Turn the engine's refusals into messages the user sees, never a stack trace."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# DocumentError is a ValueError; KeyError is how the store names unknown or evicted chunks.
+USER_ERRORS = (ValueError, KeyError)
+
+
+def message(err: BaseException) -> str:
+    """The text of an error: a KeyError's message without the quotes str() adds."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    return str(err)
+
+
+def user_errors(fn: F) -> F:
+    """Re-raise the engine's ValueError/KeyError from `fn` (a function or a generator) as
+    `gr.Error`, which Gradio shows as a message box and the API returns as the error text."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except USER_ERRORS as err:
+                raise gr.Error(message(err), print_exception=False) from err
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            raise gr.Error(message(err), print_exception=False) from err
+    return function  # type: ignore[return-value]
+
+
+def as_int(value: Any, name: str, low: int, high: int) -> int:
+    """An integer setting from a slider or an API call (which may send 16.0), range-checked."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a number, got {value!r}") from err
+    if not number.is_integer() or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    return int(number)
+
+
+def as_float(value: Any, name: str, low: float, high: float) -> float:
+    """A real-valued setting, range-checked."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a number, got {value!r}") from err
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+    return number

@@ -1,0 +1,178 @@
+"""Benchmarks from the command line: accuracy, needle in a haystack, speed.
+
+    python -m engine.bench accuracy --data FILE.jsonl --algorithms full_recompute,naive,\
+legolink-16 --limit N --max-chunks C --out DIR     # DIR/accuracy.json, .csv, .html
+    python -m engine.bench needle --data FILE.jsonl --num-chunks 6,16 --limit N --out DIR
+    python -m engine.bench speed --lengths 512,1024,2048,4096 --out DIR  # speed.json, .html
+
+Algorithms carry their parameter in the name ("legolink-16", "cacheblend-15"); full_recompute
+always runs, first, as the reference. The runners live in engine.bench_accuracy,
+engine.needle and engine.bench_speed, importable without this command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.bench_accuracy import run_accuracy
+from engine.bench_algorithms import DEFAULT_ALGORITHMS
+from engine.bench_report import (
+    write_accuracy_csv,
+    write_accuracy_html,
+    write_json,
+    write_speed_html,
+)
+from engine.bench_speed import run_speed
+from engine.config import EngineConfig
+from engine.documents import examples_from_jsonl
+from engine.engine import Engine
+from engine.needle import passages_from_examples, run_needle
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", required=True, type=Path, help="directory for the results")
+    common.add_argument("--model", help="bundled:smollm2 (default), a hub id or a local path")
+    common.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    common.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    common.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
+                        help="comma-separated, e.g. full_recompute,naive,legolink-16")
+    accuracy = commands.add_parser("accuracy", parents=[common],
+                                   help="task score and fidelity per algorithm")
+    accuracy.add_argument("--data", required=True, type=Path, help="JSONL, shared schema")
+    accuracy.add_argument("--limit", type=int, help="first N examples")
+    accuracy.add_argument("--max-chunks", type=int, help="keep the first C chunks per example")
+    accuracy.add_argument("--max-new-tokens", type=int,
+                          help="override the task's default answer length")
+    needle = commands.add_parser("needle", parents=[common], help="needle in a haystack")
+    needle.add_argument("--data", required=True, type=Path, help="passages to build from")
+    needle.add_argument("--num-chunks", type=_ints, default=(6, 16),
+                        help="haystack sizes in chunks, comma-separated")
+    needle.add_argument("--limit", type=int, default=20, help="examples per size")
+    needle.add_argument("--seed", type=int, default=0, help="same seed, same examples")
+    needle.add_argument("--chunk-words", type=int, default=180,
+                        help="words per haystack chunk (~250 tokens)")
+    speed = commands.add_parser("speed", parents=[common], help="TTFT and throughput")
+    speed.add_argument("--lengths", type=_ints, default=(512, 1024, 2048, 4096),
+                       help="context lengths in tokens, comma-separated")
+    speed.add_argument("--repeats", type=int, default=3,
+                       help="timed repetitions per length, after one warm-up")
+    speed.add_argument("--requests", type=int, default=16, help="throughput stream length")
+    speed.add_argument("--chunk-tokens", type=int, default=350, help="tokens per chunk")
+    speed.add_argument("--seed", type=int, default=0, help="seeds texts, prefixes, streams")
+    speed.add_argument("--data", type=Path, help="passages for the chunk text "
+                       "(default: synthetic text; speed does not depend on it)")
+    return parser
+
+
+@contextmanager
+def tqdm_progress(description: str) -> Iterator[Callable[[float, str], None]]:
+    """A progress callable (fraction, text) drawing a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=description, file=sys.stderr, unit="‰",
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}")
+    try:
+        def update(fraction: float, text: str) -> None:
+            bar.n = round(1000 * min(max(fraction, 0.0), 1.0))
+            bar.set_postfix_str(text)  # refreshes the bar
+        yield update
+    finally:
+        bar.close()
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+    if args.model:
+        options["model"] = args.model
+    return Engine(EngineConfig(**options))
+
+
+def _examples(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    return examples_from_jsonl(path)[:limit]
+
+
+def _print_rows(rows: dict[str, dict[str, float]], columns: tuple[str, ...]) -> None:
+    print(f"{'algorithm':<16}" + "".join(f"{c:>22}" for c in columns))
+    for label, row in rows.items():
+        print(f"{label:<16}" + "".join(f"{row[c]:>22.4g}" for c in columns))
+
+
+def run_command(args: argparse.Namespace) -> list[Path]:
+    """Run one parsed command -> the files written."""
+    out: Path = args.out
+    if args.command == "accuracy":
+        examples = _examples(args.data, args.limit)
+        engine = _engine(args)
+        with tqdm_progress("accuracy") as progress:
+            result = run_accuracy(engine, examples, args.algorithms, args.max_chunks,
+                                  args.max_new_tokens, progress)
+        result = {"data": str(args.data), "limit": args.limit, **result}
+        _print_rows(result["algorithms"], ("score", "agreement", "first_token_kl",
+                                           "ttft_ms_median", "recompute_share"))
+        return [write_json(result, out / "accuracy.json"),
+                write_accuracy_csv(result, out / "accuracy.csv"),
+                write_accuracy_html(result, out / "accuracy.html")]
+    if args.command == "needle":
+        passages = passages_from_examples(_examples(args.data, None))
+        engine = _engine(args)
+        with tqdm_progress("needle") as progress:
+            result = run_needle(engine, passages, args.num_chunks, args.limit, args.algorithms,
+                                args.seed, args.chunk_words, progress=progress)
+        result = {"data": str(args.data), **result}
+        for size, block in result["sizes"].items():
+            print(f"{size} chunks, {block['context_tokens_mean']:.0f} tokens on average")
+            _print_rows(block["algorithms"], ("score", "agreement", "first_token_kl",
+                                              "ttft_ms_median"))
+        return [write_json(result, out / "needle.json")]
+    passages = passages_from_examples(_examples(args.data, None)) if args.data else None
+    engine = _engine(args)
+    with tqdm_progress("speed") as progress:
+        result = run_speed(engine, args.lengths, args.repeats, args.algorithms,
+                           args.chunk_tokens, args.requests, seed=args.seed,
+                           passages=passages, progress=progress)
+    for length, block in result["sweep"].items():
+        print(f"{length} tokens requested, {block['context_tokens']:.0f} linked")
+        _print_rows(block["algorithms"], ("ttft_ms_median", "ttft_ratio_to_full_recompute",
+                                          "ttft_ratio_to_naive"))
+    for target in result["targets"]:
+        print(f"{target['name']}: {target['value']:.3f} (target {target['target']}, "
+              f"{'met' if target['met'] else 'MISSED'})")
+    return [write_json(result, out / "speed.json"), write_speed_html(result, out / "speed.html")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        paths = run_command(args)
+    except (ValueError, RuntimeError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Accuracy benchmark: every algorithm on the same compiled chunks, scored against gold answers
+and against full recompute (answer agreement, first-answer-token KL), with TTFT beside it.
+
+Per example, the chunks are compiled once; then each algorithm runs on the same chunk keys,
+prefix and question, full_recompute first (the reference). Chunks the run compiled are evicted
+after their example, so a benchmark leaves the store as it found it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.bench_algorithms import (
+    DEFAULT_ALGORITHMS,
+    REFERENCE,
+    AlgorithmSpec,
+    parse_algorithms,
+)
+from engine.engine import Engine
+from engine.generate import RunResult
+from engine.link import Kind
+from engine.metrics import kl_divergence, score
+from engine.prompt import chunk_token_ids
+
+Progress = Callable[[float, str], None]
+Scorer = Callable[[dict[str, Any], str], float]  # (example, answer) -> score in [0, 1]
+
+
+@dataclass(frozen=True)
+class TaskPrompt:
+    """The request wording of one task: its system prompt and the question's frame."""
+
+    prefix: str
+    question: str  # a format string over {question}
+    max_new_tokens: int  # long enough for the task's answers, short enough for a CPU run
+
+
+# The one place that words the requests: every benchmark request takes its prefix from here.
+PROMPTS: dict[str, TaskPrompt] = {
+    "qa": TaskPrompt(
+        "You are a careful assistant. Answer the question using only the passages the user "
+        "gives. Answer briefly, in a few words, with no explanation.",
+        "Question: {question}\nAnswer briefly, in a few words.", 32),
+    "summarization": TaskPrompt(
+        "You are a careful assistant. Write a brief, factual summary of what the user asks "
+        "for, using only the text the user gives.",
+        "{question}", 128),
+    "fewshot": TaskPrompt(
+        "You are a careful assistant. Label the last input the way the examples are labelled. "
+        "Reply with the label only.",
+        "{question}", 8),
+}
+
+
+@dataclass
+class _Tally:
+    """Per-example measurements of one algorithm."""
+
+    scores: list[float] = field(default_factory=list)
+    same_answer: list[bool] = field(default_factory=list)
+    same_first_token: list[bool] = field(default_factory=list)
+    kls: list[float] = field(default_factory=list)
+    ttfts: list[float] = field(default_factory=list)
+    shares: list[float] = field(default_factory=list)
+    reused: list[int] = field(default_factory=list)
+    gather: list[float] = field(default_factory=list)
+    forward: list[float] = field(default_factory=list)
+
+    def add(self, result: RunResult, reference: RunResult, value: float) -> None:
+        self.scores.append(value)
+        self.same_answer.append(result.token_ids == reference.token_ids)
+        self.same_first_token.append(int(result.first_token_logprobs.argmax())
+                                     == int(reference.first_token_logprobs.argmax()))
+        self.kls.append(kl_divergence(reference.first_token_logprobs,
+                                      result.first_token_logprobs))
+        self.ttfts.append(result.ttft_ms)
+        self.shares.append(result.recompute_share)
+        self.reused.append(sum(1 for m in result.mask if m == Kind.CACHED))
+        self.gather.append(result.timings_ms.get("gather_ms", 0.0))
+        self.forward.append(result.timings_ms.get("forward_ms", 0.0))
+
+    def summary(self) -> dict[str, float]:
+        """score, agreement (whole greedy answer identical to full recompute's),
+        first_token_agreement, first_token_kl (mean KL(full || algo), nats), TTFT mean and
+        median, recompute_share, reused_tokens_mean, and the link phases' medians."""
+        return {
+            "score": statistics.fmean(self.scores),
+            "agreement": statistics.fmean(self.same_answer),
+            "first_token_agreement": statistics.fmean(self.same_first_token),
+            "first_token_kl": statistics.fmean(self.kls),
+            "ttft_ms_mean": statistics.fmean(self.ttfts),
+            "ttft_ms_median": statistics.median(self.ttfts),
+            "recompute_share": statistics.fmean(self.shares),
+            "reused_tokens_mean": statistics.fmean(self.reused),
+            "gather_ms_median": statistics.median(self.gather),
+            "forward_ms_median": statistics.median(self.forward),
+        }
+
+
+def task_score(example: dict[str, Any], answer: str) -> float:
+    """The example's task metric (F1, Rouge-L or label accuracy) against its gold answers."""
+    return score(example["task"], answer, example["answers"])
+
+
+def compile_chunks(engine: Engine, texts: list[str], added: set[str]) -> list[str]:
+    """Compile the chunks -> their keys in order; the keys that were not in the store before
+    go into `added` as they are compiled, so the caller can evict them even after an error."""
+    keys = []
+    for text in texts:
+        present = engine.store.key_for(chunk_token_ids(engine.tokenizer, text)) in engine.store
+        keys.append(engine.compile(text))
+        if not present:
+            added.add(keys[-1])
+    return keys
+
+
+def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[AlgorithmSpec],
+             scorer: Scorer = task_score, max_chunks: int | None = None,
+             max_new_tokens: int | None = None, progress: Progress | None = None,
+             ) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
+    """Run every spec on every example -> (summary per label, one record per example).
+
+    specs[0] must be full_recompute. Before the first measured request every algorithm but
+    prefix_cache runs once untimed (one token), so TTFT excludes first-call overheads;
+    prefix_cache is left out so that its cache holds only measured requests.
+    """
+    if not examples:
+        raise ValueError("no examples to evaluate")
+    if specs[0].name != REFERENCE:
+        raise ValueError(f"the first algorithm must be {REFERENCE}, the reference")
+    tallies = {spec.label: _Tally() for spec in specs}
+    records = []
+    for i, example in enumerate(examples):
+        if progress:
+            progress(i / len(examples), f"example {i + 1}/{len(examples)}")
+        prompt = PROMPTS[example["task"]]
+        new_tokens = max_new_tokens or prompt.max_new_tokens
+        added: set[str] = set()
+        try:
+            keys = compile_chunks(engine, example["chunks"][:max_chunks], added)
+            request = {"prefix": prompt.prefix, "chunks": keys,
+                       "question": prompt.question.format(question=example["question"])}
+            if i == 0:
+                for spec in specs:
+                    if spec.name != "prefix_cache":
+                        engine.run(**request, **spec.run_kwargs(), max_new_tokens=1)
+            results = {spec.label: engine.run(**request, **spec.run_kwargs(),
+                                              max_new_tokens=new_tokens) for spec in specs}
+        except ValueError as e:
+            raise ValueError(f"example {example['id']}: {e} (cap chunks with max_chunks)") from e
+        finally:
+            for key in added:
+                engine.store.evict(key)
+        reference = results[specs[0].label]
+        scores = {label: scorer(example, r.text) for label, r in results.items()}
+        for label, r in results.items():
+            tallies[label].add(r, reference, scores[label])
+        records.append({"id": example["id"], "num_chunks": len(keys),
+                        "num_prompt_tokens": reference.num_prompt_tokens,
+                        "answers": {label: r.text for label, r in results.items()},
+                        "scores": scores})
+    if progress:
+        progress(1.0, "done")
+    return {label: t.summary() for label, t in tallies.items()}, records
+
+
+def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
+                 algorithms: str | list[str] | tuple[str, ...] | None = None,
+                 max_chunks: int | None = None, max_new_tokens: int | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """The accuracy benchmark over examples in the shared schema -> a JSON-ready dict.
+
+    Keys: algorithms (label -> the `_Tally.summary` fields), examples (per-example answers
+    and scores), n, dataset, task, model, device, dtype, max_chunks, chunks_note,
+    max_new_tokens, context_tokens_mean, prompts, prefix_cache_note, wall_s. The engine's
+    prefix cache is cleared first, so prefix_cache sees only this run's earlier requests.
+    """
+    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS, engine.config)
+    if max_chunks is not None and max_chunks < 1:
+        raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
+    start = time.perf_counter()
+    engine.prefix_cache.clear()
+    summary, records = evaluate(engine, examples, specs, task_score, max_chunks, max_new_tokens,
+                                progress)
+    capped = sum(1 for e in examples if max_chunks and len(e["chunks"]) > max_chunks)
+    tasks = sorted({e["task"] for e in examples})
+    return {
+        "benchmark": "accuracy",
+        "dataset": ",".join(sorted({e["dataset"] for e in examples})),
+        "task": ",".join(tasks),
+        **engine_info(engine),
+        "n": len(examples),
+        "max_chunks": max_chunks,
+        "chunks_note": (f"chunks capped to the first {max_chunks} in {capped} of "
+                        f"{len(examples)} examples" if capped else None),
+        "max_new_tokens": {t: max_new_tokens or PROMPTS[t].max_new_tokens for t in tasks},
+        "context_tokens_mean": statistics.fmean(r["num_prompt_tokens"] for r in records),
+        "prompts": {t: {"prefix": PROMPTS[t].prefix, "question": PROMPTS[t].question}
+                    for t in tasks},
+        "reference": REFERENCE,
+        "prefix_cache_note": PREFIX_CACHE_NOTE,
+        "algorithms": summary,
+        "examples": records,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+PREFIX_CACHE_NOTE = (
+    "prefix_cache reuses the K/V of the longest token prefix shared with one of its own earlier "
+    "requests in this run (the engine keeps the most recent few; it is cleared when the run "
+    "starts). Every request has the same system prompt, so what it reuses is the chat "
+    "template head and the instruction; the chunks differ between examples and are computed "
+    "afresh (reused_tokens_mean says how many tokens it reused).")
+
+
+def engine_info(engine: Engine) -> dict[str, str]:
+    """model, device, dtype: what every results file names."""
+    return {"model": engine.model.model_id, "device": str(engine.model.device),
+            "dtype": engine.config.dtype}

@@ -1,0 +1,228 @@
+"""Speed benchmark: TTFT of every algorithm against context length, a request-stream
+throughput run, KV bytes, compile throughput, and our forward against Hugging Face's prefill.
+
+All algorithms run in the same sweep, interleaved per repetition, so machine noise hits them
+alike; reported are medians after one untimed warm-up request per algorithm. Every request has
+a fresh ~30-token prefix and question, so prefix caching reuses only what it really could.
+Clocks are read with `time.perf_counter` after synchronising CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from engine.bench_accuracy import Progress, compile_chunks, engine_info
+from engine.bench_algorithms import DEFAULT_ALGORITHMS, REFERENCE, parse_algorithms
+from engine.bench_text import fresh_prefix, fresh_question, text_of_tokens
+from engine.engine import Engine
+from engine.model import Model
+from engine.prompt import chunk_token_ids, template_parts
+
+NAIVE = "naive"
+
+
+def clock_ms(device: torch.device) -> float:
+    """perf_counter in ms, after the device's queued work has finished."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() * 1e3
+
+
+@torch.inference_mode()
+def hf_prefill_ms(model: Model, token_ids: list[int] | tuple[int, ...]) -> float:
+    """Time of the plain Hugging Face forward over the tokens (its own KV cache, logits of the
+    last position only, as ours computes), in ms."""
+    ids = torch.tensor([list(token_ids)], device=model.device)
+    start = clock_ms(model.device)
+    model.hf_model(input_ids=ids, logits_to_keep=1)
+    return clock_ms(model.device) - start
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def run_speed(engine: Engine, lengths: tuple[int, ...] = (512, 1024, 2048, 4096),
+              repeats: int = 3, algorithms: str | list[str] | tuple[str, ...] | None = None,
+              chunk_tokens: int = 350, requests: int = 16, pool_size: int = 8,
+              request_chunks: int = 6, throughput_new_tokens: int = 4, seed: int = 0,
+              passages: list[str] | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """The speed benchmark -> a JSON-ready dict.
+
+    Keys: sweep (per length: num_chunks, context_tokens, hf_prefill_ms_median,
+    full_recompute_over_hf_prefill, algorithms: label -> ttft_ms_median, gather_ms_median,
+    forward_ms_median, ttft_ratio_to_full_recompute, ttft_ratio_to_naive), throughput
+    (label -> requests_per_s, ratio_to_full_recompute), kv (bytes per token and per chunk),
+    compile (tokens/s of ours and of HF prefill), targets, and the run's parameters.
+    """
+    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS, engine.config)
+    if repeats < 1 or requests < 1 or not lengths:
+        raise ValueError("repeats and requests must be >= 1 and lengths non-empty")
+    if not 1 <= request_chunks <= pool_size:
+        raise ValueError("request_chunks must be in 1..pool_size")
+    rng = random.Random(seed)
+    start = time.perf_counter()
+    say = progress or (lambda fraction, text: None)
+    say(0.0, "warm-up")
+    sweep = {}
+    for i, length in enumerate(lengths):
+        say(0.7 * i / len(lengths), f"TTFT at {length} tokens")
+        sweep[str(length)] = _sweep_length(engine, specs, length, repeats, chunk_tokens,
+                                           passages, rng, warm_up=i == 0)
+    say(0.7, "throughput")
+    throughput, kv = _throughput(engine, specs, requests, pool_size, request_chunks,
+                                 chunk_tokens, throughput_new_tokens, passages, rng)
+    say(0.95, "compile")
+    compile_speed = _compile_speed(engine, repeats, chunk_tokens, passages, rng)
+    say(1.0, "done")
+    result = {
+        "benchmark": "speed", **engine_info(engine),
+        "lengths": list(lengths), "repeats": repeats, "chunk_tokens": chunk_tokens,
+        "seed": seed, "text": "data passages" if passages else "synthetic",
+        "reference": REFERENCE, "sweep": sweep,
+        "throughput": {"requests": requests, "pool_size": pool_size,
+                       "request_chunks": request_chunks,
+                       "max_new_tokens": throughput_new_tokens, "algorithms": throughput},
+        "kv": kv, "compile": compile_speed,
+    }
+    result["targets"] = speed_targets(result)
+    result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens: int,
+                  passages: list[str] | None, rng: random.Random,
+                  warm_up: bool) -> dict[str, Any]:
+    head, tail = template_parts(engine.tokenizer, fresh_prefix(rng), fresh_question(rng))
+    overhead = len(engine.tokenizer(head + tail, add_special_tokens=False).input_ids)
+    budget = max(length - overhead, 1)
+    num_chunks = max(1, math.ceil(budget / chunk_tokens))
+    texts = [text_of_tokens(engine.tokenizer, budget // num_chunks, rng, passages)
+             for _ in range(num_chunks)]
+    timings: dict[str, dict[str, list[float]]] = {
+        s.label: {"ttft": [], "gather": [], "forward": []} for s in specs}
+    hf, tokens = [], []
+    added: set[str] = set()
+    try:
+        keys = compile_chunks(engine, texts, added)
+        for rep in range(repeats + int(warm_up)):
+            prefix, question = fresh_prefix(rng), fresh_question(rng)
+            for spec in specs:
+                r = engine.run(prefix, keys, question, **spec.run_kwargs(), max_new_tokens=1)
+                if warm_up and rep == 0:
+                    continue
+                t = timings[spec.label]
+                t["ttft"].append(r.ttft_ms)
+                t["gather"].append(r.timings_ms.get("gather_ms", 0.0))
+                t["forward"].append(r.timings_ms.get("forward_ms", 0.0))
+                if spec.name == REFERENCE:
+                    hf.append(hf_prefill_ms(engine.model, r.layout.token_ids))
+                    tokens.append(r.num_prompt_tokens)
+    finally:
+        for key in added:
+            engine.store.evict(key)
+    medians = {label: {f"{name}_ms_median": statistics.median(values)
+                       for name, values in t.items()} for label, t in timings.items()}
+    full = medians[REFERENCE]["ttft_ms_median"]
+    naive = medians.get(NAIVE, {}).get("ttft_ms_median", float("nan"))
+    for m in medians.values():
+        m["ttft_ratio_to_full_recompute"] = _ratio(m["ttft_ms_median"], full)
+        m["ttft_ratio_to_naive"] = _ratio(m["ttft_ms_median"], naive)
+    hf_median = statistics.median(hf)
+    return {"num_chunks": num_chunks, "context_tokens": statistics.median(tokens),
+            "hf_prefill_ms_median": hf_median,
+            "full_recompute_over_hf_prefill": _ratio(full, hf_median), "algorithms": medians}
+
+
+def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_chunks: int,
+                chunk_tokens: int, new_tokens: int, passages: list[str] | None,
+                rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stream of requests, each a random subset and order of a shared pool of compiled
+    documents behind a fresh prefix; the same stream for every algorithm, one at a time.
+    -> (label -> requests_per_s, ratio_to_full_recompute; the KV sizes of the pool)."""
+    pool = [text_of_tokens(engine.tokenizer, chunk_tokens, rng, passages)
+            for _ in range(pool_size)]
+    out: dict[str, Any] = {}
+    added: set[str] = set()
+    try:
+        keys = compile_chunks(engine, pool, added)
+        stream = [(fresh_prefix(rng), rng.sample(keys, request_chunks), fresh_question(rng))
+                  for _ in range(requests)]
+        infos = [c for c in engine.store.stats().chunks if c.key in set(keys)]
+        for spec in specs:
+            engine.prefix_cache.clear()  # its cache holds this stream's requests only
+            start = clock_ms(engine.model.device)
+            for prefix, chosen, question in stream:
+                engine.run(prefix, chosen, question, **spec.run_kwargs(),
+                           max_new_tokens=new_tokens)
+            seconds = (clock_ms(engine.model.device) - start) / 1e3
+            out[spec.label] = {"requests_per_s": requests / seconds, "seconds": seconds}
+    finally:
+        for key in added:
+            engine.store.evict(key)
+    full = out[REFERENCE]["requests_per_s"]
+    for v in out.values():
+        v["ratio_to_full_recompute"] = _ratio(v["requests_per_s"], full)
+    kv = {"bytes_per_token": engine.model.bytes_per_token,
+          "chunk_tokens_mean": statistics.fmean(c.num_tokens for c in infos),
+          "bytes_per_chunk_mean": statistics.fmean(c.num_bytes for c in infos),
+          "bytes_match_formula": all(c.num_bytes == c.num_tokens * engine.model.bytes_per_token
+                                     for c in infos)}
+    return out, kv
+
+
+def _compile_speed(engine: Engine, repeats: int, chunk_tokens: int,
+                   passages: list[str] | None, rng: random.Random) -> dict[str, float]:
+    """Tokens/s of compiling a new chunk (tokenising and storing included) and of HF's plain
+    prefill over the same token ids."""
+    ours, theirs, sizes = [], [], []
+    for _ in range(repeats):
+        text = text_of_tokens(engine.tokenizer, chunk_tokens, rng, passages)
+        ids = chunk_token_ids(engine.tokenizer, text)
+        present = engine.store.key_for(ids) in engine.store
+        start = clock_ms(engine.model.device)
+        key = engine.compile(text)
+        ours.append(clock_ms(engine.model.device) - start)
+        if not present:
+            engine.store.evict(key)
+        theirs.append(hf_prefill_ms(engine.model, ids))
+        sizes.append(len(ids))
+    tokens = statistics.median(sizes)
+    ours_tps = tokens / statistics.median(ours) * 1e3
+    hf_tps = tokens / statistics.median(theirs) * 1e3
+    return {"chunk_tokens": tokens, "compile_tokens_per_s": ours_tps,
+            "hf_prefill_tokens_per_s": hf_tps, "compile_over_hf": _ratio(ours_tps, hf_tps)}
+
+
+def speed_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's speed targets, measured at the swept length nearest 2K tokens."""
+    near = min(result["sweep"], key=lambda n: abs(int(n) - 2048))
+    at = result["sweep"][near]["algorithms"]
+    rps = result["throughput"]["algorithms"]
+    rows = []
+
+    def add(name: str, a: str, b: str, table: dict, key: str, op: str, bound: float) -> None:
+        if a in table and b in table:
+            value = _ratio(table[a][key], table[b][key])
+            met = value >= bound if op == ">=" else value <= bound
+            rows.append({"name": name, "value": value, "target": f"{op} {bound}", "met": met})
+
+    add(f"TTFT full_recompute / legolink-16 at {near}", REFERENCE, "legolink-16", at,
+        "ttft_ms_median", ">=", 10)
+    add(f"TTFT cacheblend-15 / legolink-16 at {near}", "cacheblend-15", "legolink-16", at,
+        "ttft_ms_median", ">=", 3)
+    add(f"TTFT legolink-2 / naive at {near}", "legolink-2", NAIVE, at, "ttft_ms_median",
+        "<=", 1.3)
+    worst = max(v["full_recompute_over_hf_prefill"] for v in result["sweep"].values())
+    rows.append({"name": "TTFT full_recompute / HF prefill (worst length)", "value": worst,
+                 "target": "<= 1.05", "met": worst <= 1.05})
+    add("throughput legolink-16 / full_recompute", "legolink-16", REFERENCE, rps,
+        "requests_per_s", ">=", 8)
+    return rows

@@ -1,0 +1,55 @@
+"""Seeded text for the speed benchmark: chunks of a chosen token count, fresh prefixes and
+questions. Speed does not depend on what the text says, so without a data file the chunks are
+pseudo-English from a fixed word list (a GPU machine without network needs no data)."""
+
+from __future__ import annotations
+
+import random
+
+_WORDS = (
+    "the of and to in is was for on that with as by at from his her their an which had this "
+    "city river team album film company school church station island village county player "
+    "season war party state year years people time music history series book army "
+    "first second new old great small large early late north south east west national "
+    "known born founded built released played moved became served won lost wrote directed "
+    "after before during between under over about into against while where when because "
+    "government university museum railway library harbour bridge valley mountain market "
+    "council festival language record district province empire kingdom republic "
+    "captain singer writer painter scientist engineer doctor teacher farmer merchant"
+).split()
+
+
+def synthetic_text(rng: random.Random, num_words: int) -> str:
+    """Sentences of 8 to 16 words from a fixed word list, capitalised, with full stops."""
+    sentences, words = [], 0
+    while words < num_words:
+        n = rng.randint(8, 16)
+        sentence = " ".join(rng.choice(_WORDS) for _ in range(n))
+        sentences.append(sentence[0].upper() + sentence[1:] + ".")
+        words += n
+    return " ".join(sentences)
+
+
+def text_of_tokens(tokenizer, num_tokens: int, rng: random.Random,
+                   passages: list[str] | None = None) -> str:
+    """Text that tokenizes to about `num_tokens` tokens: random passages (when given) or
+    synthetic sentences, cut at a token boundary."""
+    pieces: list[str] = []
+    ids: list[int] = []
+    while len(ids) < num_tokens:
+        pieces.append(rng.choice(passages).strip() if passages else
+                      synthetic_text(rng, num_tokens))
+        ids = tokenizer("\n".join(pieces), add_special_tokens=False).input_ids
+    return tokenizer.decode(ids[:num_tokens], skip_special_tokens=True).strip()
+
+
+def fresh_prefix(rng: random.Random) -> str:
+    """A system prompt of about 30 tokens that no earlier request has used."""
+    return (f"You are assistant {rng.randrange(10**6)}, serving session "
+            f"{rng.randrange(10**6)}. {synthetic_text(rng, 14)}")
+
+
+def fresh_question(rng: random.Random) -> str:
+    """A short question that no earlier request has asked."""
+    a, b = rng.choice(_WORDS), rng.choice(_WORDS)
+    return f"Question {rng.randrange(10**6)}: what do the documents say about {a} and {b}?"

@@ -1,0 +1,66 @@
+"""Eight gradio_client users at once against one app on the tiny model (issue 6): no errors,
+every answer equal to the same request run alone, no chunk compiled twice, hits add up."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from gradio_client import Client
+
+from app.ui import build_ui, launch
+from engine import Engine
+from tests.app.conftest import DOC_A, free_port
+
+USERS = 8
+ALGORITHMS = ["full_recompute", "naive", "legolink"]
+READERS = 2  # naive and legolink read the chunks; full_recompute does not
+
+
+def user(port: int, number: int) -> dict:
+    """Five requests: compile a shared and an own document, compose twice, inspect once."""
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    own_text = f"User {number} keeps {number * 7} boats in harbour {number}."
+    shared = client.predict(DOC_A, "shared", api_name="/compile_text")[1][0]["key"]
+    own = client.predict(own_text, f"user {number}", api_name="/compile_text")[1][0]["key"]
+    requests = [(f"Prefix {number}.", [shared, own]), ("Other prefix.", [own, shared])]
+    answers = []
+    for index, (prefix, keys) in enumerate(requests):
+        *_, report = client.predict(prefix, keys, "Who?", ALGORITHMS, 4, 0.2, 4,
+                                    api_name="/run_compare")
+        answers.append((prefix, keys, {r["algorithm"]: (r["text"], r["mask"])
+                                       for r in report["results"]}))
+        if index == 0:
+            client.predict(prefix, keys[::-1], "Who?", ["naive", "legolink"], 4, 0.2, 0, True,
+                           0, True, "minmax", 3, api_name="/inspect")
+    return {"shared": shared, "own": own, "answers": answers}
+
+
+@pytest.mark.slow
+def test_eight_users_at_once(tiny_engine_config, tiny_model, tmp_path):
+    engine = Engine(replace(tiny_engine_config, cache_dir=str(tmp_path)), model=tiny_model)
+    demo = build_ui(engine)
+    port = free_port()
+    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        with ThreadPoolExecutor(USERS) as pool:
+            outcomes = list(pool.map(lambda n: user(port, n), range(USERS)))
+    finally:
+        demo.close()
+    stats = engine.store.stats()
+    # One shared chunk plus one per user, each compiled exactly once.
+    assert len({o["shared"] for o in outcomes}) == 1
+    assert stats.num_chunks == stats.num_compiled == USERS + 1
+    # Each user: 2 compares and 1 inspect, each read by naive and legolink.
+    hits = {c.key: c.hits for c in stats.chunks}
+    assert hits[outcomes[0]["shared"]] == USERS * 3 * READERS
+    assert all(hits[o["own"]] == 3 * READERS for o in outcomes)
+    # Every answer and mask equals the same request run alone, afterwards.
+    for outcome in outcomes:
+        for prefix, keys, got in outcome["answers"]:
+            for algorithm in ALGORITHMS:
+                alone = engine.run(prefix, keys, "Who?", algorithm, recompute_k=4,
+                                   recompute_ratio=0.2, max_new_tokens=4)
+                assert got[alone.algorithm] == (alone.text,
+                                                "".join(str(m) for m in alone.mask))

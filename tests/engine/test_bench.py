@@ -1,0 +1,162 @@
+"""The benchmarks end to end on a tiny random Llama and a three-example file under tests/."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+from engine.bench import main
+from engine.bench_accuracy import run_accuracy
+from engine.bench_algorithms import AlgorithmSpec, parse_algorithms
+from engine.bench_report import (
+    ACCURACY_COLUMNS,
+    write_accuracy_csv,
+    write_accuracy_html,
+    write_json,
+    write_speed_html,
+)
+from engine.bench_speed import run_speed
+from engine.config import EngineConfig
+from engine.documents import examples_from_jsonl
+from engine.needle import (
+    NEEDLE,
+    make_needle_examples,
+    needle_score,
+    passages_from_examples,
+    run_needle,
+)
+
+SAMPLE = Path(__file__).parent.parent / "data" / "bench_sample.jsonl"
+ALGORITHMS = ("full_recompute", "naive", "cacheblend-15", "legolink-2", "legolink-16",
+              "prefix_cache")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_engine_config) -> Engine:
+    return Engine(tiny_engine_config)
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    return examples_from_jsonl(SAMPLE)
+
+
+def test_sample_file_is_small_and_valid(examples):
+    assert len(examples) == 3
+    assert all(1 <= len(e["chunks"]) <= 3 and e["task"] == "qa" for e in examples)
+
+
+def test_algorithm_specs_carry_their_parameter():
+    config = EngineConfig(model="unused", device="cpu", dtype="float32", recompute_k=8)
+    specs = parse_algorithms("naive,legolink-16,cacheblend-15,legolink", config)
+    assert [s.label for s in specs] == ["full_recompute", "naive", "legolink-16",
+                                        "cacheblend-15", "legolink-8"]
+    assert specs[2] == AlgorithmSpec("legolink", recompute_k=16)
+    assert specs[3].run_kwargs() == {"algorithm": "cacheblend", "recompute_ratio": 0.15}
+    assert parse_algorithms(["legolink-4", "full_recompute"], config)[0].name == "full_recompute"
+    for bad in ("magic", "naive-3", "legolink-x", "cacheblend-150", "legolink-4,legolink-4"):
+        with pytest.raises(ValueError):
+            parse_algorithms(bad, config)
+
+
+def test_needle_generator_is_seeded_and_places_the_needle(examples):
+    passages = passages_from_examples(examples)
+    first = make_needle_examples(passages, num_chunks=5, n=4, seed=3, chunk_words=40)
+    assert first == make_needle_examples(passages, num_chunks=5, n=4, seed=3, chunk_words=40)
+    assert first != make_needle_examples(passages, num_chunks=5, n=4, seed=4, chunk_words=40)
+    for example in first:
+        needle = NEEDLE.format(code=example["needle_code"])
+        assert len(example["chunks"]) == 5 and example["answers"] == [str(example["needle_code"])]
+        holders = [i for i, chunk in enumerate(example["chunks"]) if needle in chunk]
+        assert holders == [example["needle_chunk"]]
+        assert all(len(c.split()) >= 40 for c in example["chunks"])
+    code = first[0]["needle_code"]
+    assert needle_score(first[0], f"The code is {code:,}.") == 1.0
+    assert needle_score(first[0], "I do not know.") == 0.0
+
+
+def test_accuracy_end_to_end(engine, examples, tmp_path):
+    seen = []
+    result = run_accuracy(engine, examples, ALGORITHMS, max_chunks=2, max_new_tokens=8,
+                          progress=lambda f, text: seen.append(f))
+    rows = result["algorithms"]
+    assert list(rows) == list(ALGORITHMS)
+    assert result["n"] == 3 and result["dataset"] == "hotpotqa" and result["task"] == "qa"
+    assert result["chunks_note"] == "chunks capped to the first 2 in 3 of 3 examples"
+    full = rows["full_recompute"]
+    assert full["agreement"] == 1.0 and full["first_token_agreement"] == 1.0
+    assert full["first_token_kl"] == 0.0 and full["recompute_share"] == 1.0
+    assert rows["naive"]["recompute_share"] == 0.0
+    assert 0 < rows["legolink-2"]["recompute_share"] < rows["legolink-16"]["recompute_share"]
+    for row in rows.values():
+        assert set(ACCURACY_COLUMNS[1:]) <= set(row)
+        assert 0 <= row["score"] <= 1 and 0 <= row["agreement"] <= 1
+        assert row["first_token_kl"] >= 0 and row["ttft_ms_median"] > 0
+    assert [len(r["answers"]) for r in result["examples"]] == [6, 6, 6]
+    assert all(r["num_chunks"] == 2 for r in result["examples"])
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert len(engine.store) == 0  # the benchmark's chunks were evicted after use
+
+    loaded = json.loads(write_json(result, tmp_path / "a.json").read_text())
+    assert loaded["algorithms"]["naive"] == pytest.approx(rows["naive"])
+    with write_accuracy_csv(result, tmp_path / "a.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [r["algorithm"] for r in table] == list(ALGORITHMS)
+    assert float(table[0]["agreement"]) == 1.0
+    html = write_accuracy_html(result, tmp_path / "a.html").read_text()
+    assert html.lower().startswith("<!doctype html>") and "plotly" in html and "legolink-16" in html
+
+
+def test_needle_end_to_end(engine, examples):
+    passages = passages_from_examples(examples)
+    result = run_needle(engine, passages, num_chunks=(2, 3), limit=1,
+                        algorithms="naive,legolink-4", chunk_words=20, max_new_tokens=4)
+    assert list(result["sizes"]) == ["2", "3"]
+    for block in result["sizes"].values():
+        assert list(block["algorithms"]) == ["full_recompute", "naive", "legolink-4"]
+        assert block["algorithms"]["full_recompute"]["first_token_kl"] == 0.0
+        assert block["context_tokens_mean"] > 0
+        assert all("needle_code" in r for r in block["examples"])
+
+
+def test_speed_end_to_end(engine, tmp_path):
+    result = run_speed(engine, lengths=(96, 192), repeats=1, algorithms="naive,legolink-16",
+                       chunk_tokens=64, requests=2, pool_size=3, request_chunks=2)
+    for block in result["sweep"].values():
+        algos = block["algorithms"]
+        assert algos["full_recompute"]["ttft_ratio_to_full_recompute"] == 1.0
+        assert algos["naive"]["ttft_ratio_to_naive"] == 1.0
+        assert all(a["ttft_ms_median"] > 0 for a in algos.values())
+        assert block["hf_prefill_ms_median"] > 0 and block["num_chunks"] >= 1
+    assert result["sweep"]["192"]["context_tokens"] > result["sweep"]["96"]["context_tokens"]
+    throughput = result["throughput"]["algorithms"]
+    assert throughput["full_recompute"]["ratio_to_full_recompute"] == 1.0
+    kv = result["kv"]
+    assert kv["bytes_per_token"] == 2 * 2 * 2 * 16 * 4  # layers, kv heads, head dim, fp32
+    assert kv["bytes_match_formula"]
+    assert result["compile"]["compile_tokens_per_s"] > 0
+    assert {t["name"].split(" at ")[0] for t in result["targets"]} >= {
+        "TTFT full_recompute / legolink-16", "throughput legolink-16 / full_recompute"}
+    assert len(engine.store) == 0
+    json.loads(write_json(result, tmp_path / "s.json").read_text())
+    assert "plotly" in write_speed_html(result, tmp_path / "s.html").read_text()
+
+
+def test_cli_writes_the_result_files(tiny_model_dir, tmp_path, capsys):
+    common = ["--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"]
+    out = tmp_path / "acc"
+    assert main(["accuracy", "--data", str(SAMPLE), "--limit", "2", "--max-chunks", "1",
+                 "--algorithms", "naive,legolink-4", "--max-new-tokens", "4", "--out", str(out),
+                 *common]) == 0
+    result = json.loads((out / "accuracy.json").read_text())
+    assert result["limit"] == 2 and result["n"] == 2 and result["max_chunks"] == 1
+    assert list(result["algorithms"]) == ["full_recompute", "naive", "legolink-4"]
+    assert (out / "accuracy.csv").is_file() and (out / "accuracy.html").is_file()
+    assert "legolink-4" in capsys.readouterr().out
+    assert main(["accuracy", "--data", str(SAMPLE), "--algorithms", "magic",
+                 "--out", str(out), *common]) == 2
+    assert "unknown algorithm" in capsys.readouterr().err

@@ -1,0 +1,106 @@
+"""Attention maps and sink-mass bars, checked against scores computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from visualize.attention import (
+    attention_heatmaps,
+    attention_matrix,
+    pool_columns,
+    sink_mass_bars,
+)
+
+
+def test_minmax_rows_span_zero_to_one_and_masked_keys_are_nan(inspections):
+    result = inspections["naive"]
+    matrix = attention_matrix(result, layer=1, head=2, mode="minmax")
+    assert matrix.shape == (2, 16)
+    scores = result.scores[1, 2]
+    for row in range(2):
+        visible = torch.isfinite(scores[row])
+        values = matrix[row][visible]
+        assert values.min().item() == pytest.approx(0.0)
+        assert values.max().item() == pytest.approx(1.0)
+        expected = (scores[row][visible] - scores[row][visible].min()) / (
+            scores[row][visible].max() - scores[row][visible].min())
+        torch.testing.assert_close(values, expected)
+    assert math.isnan(matrix[0, 15]) and not math.isnan(matrix[1, 15])
+
+
+def test_softmax_rows_sum_to_one(inspections):
+    matrix = attention_matrix(inspections["naive"], layer=0, head=1, mode="softmax")
+    torch.testing.assert_close(torch.nansum(matrix, dim=-1), torch.ones(2))
+    torch.testing.assert_close(matrix[1], torch.softmax(inspections["naive"].scores[0, 1, 1], -1))
+
+
+def test_averages_are_means_of_the_single_maps(inspections):
+    result = inspections["legolink-2"]
+    singles = torch.stack([torch.stack([attention_matrix(result, layer, head, "softmax")
+                                        for head in range(3)]) for layer in range(2)])
+    torch.testing.assert_close(attention_matrix(result, None, None, "softmax"),
+                               torch.nanmean(singles, dim=(0, 1)), equal_nan=True)
+    torch.testing.assert_close(attention_matrix(result, 1, None, "softmax"),
+                               torch.nanmean(singles[1], dim=0), equal_nan=True)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"layer": 2, "head": None, "mode": "minmax"}, r"layer must be in \[0, 1\], got 2"),
+    ({"layer": None, "head": -1, "mode": "minmax"}, r"head must be in \[0, 2\], got -1"),
+    ({"layer": None, "head": None, "mode": "raw"}, "mode must be one of minmax, softmax"),
+])
+def test_attention_matrix_refuses_bad_choices(inspections, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        attention_matrix(inspections["naive"], **kwargs)
+
+
+def test_heatmaps_one_panel_per_algorithm_with_chunk_ticks(inspections):
+    fig = attention_heatmaps(inspections, layer=0, head=None, mode="minmax",
+                             key_tokens=[f"t{i}" for i in range(15)])
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    assert [a.text for a in fig.layout.annotations] == ["naive", "legolink-2"]
+    expected = attention_matrix(inspections["legolink-2"], 0, None, "minmax")
+    z = torch.tensor([[math.nan if v is None else v for v in row] for row in fig.data[1].z])
+    torch.testing.assert_close(z, expected, equal_nan=True)
+    assert list(fig.layout.xaxis.tickvals) == [3, 8]
+    assert list(fig.layout.xaxis.ticktext) == ["C1", "C2"]
+    assert "layer 0, mean over heads" in fig.layout.title.text
+    # hover: the query row's token and each key's token and segment; key 15 is an answer token
+    custom = fig.data[0].customdata
+    assert list(custom[0][4]) == ["last prompt token: ↵", 4, "t4 · chunk 1: alpha"]
+    assert list(custom[1][15][1:]) == [15, "yes · answer"]
+    assert list(fig.data[0].x) == list(range(16))  # short prompt: one column per position
+    assert fig.layout.xaxis2.title.text == "context position (C = chunk start)"
+
+
+def test_long_prompts_are_max_pooled_so_a_sink_column_survives():
+    matrix = torch.zeros(2, 1500)
+    matrix[:, 1001] = 0.9  # one bright key
+    matrix[0, 1400:] = float("nan")  # masked for the first row
+    values, positions, width = pool_columns(matrix, max_columns=600)
+    assert width == 3 and values.shape == (2, 500)
+    assert values[:, 333].tolist() == pytest.approx([0.9, 0.9])  # bin 999-1001
+    assert positions[:, 333].tolist() == [1001, 1001]
+    assert positions[1, 0].item() == 0 and positions[1, 499].item() == 1497
+    assert math.isnan(values[0, 499]) and values[1, 499].item() == 0.0
+    assert int(torch.isnan(values[0]).sum()) == 33  # bins 467-499 lie wholly in 1401-1499
+
+
+def test_sink_mass_bars_are_the_results_sink_mass(inspections):
+    fig = sink_mass_bars(inspections, k=2, layer=None)
+    assert [t.name for t in fig.data] == ["naive", "legolink-2"]
+    for trace, result in zip(fig.data, inspections.values(), strict=True):
+        assert list(trace.x) == ["C1", "C2"]
+        assert list(trace.y) == pytest.approx(result.sink_mass(2, None))
+        assert list(trace.customdata) == ["alpha", "beta"]
+    assert fig.layout.barmode == "group"
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        sink_mass_bars(inspections, k=0)
+
+
+def test_empty_attention_figures_say_what_to_do():
+    assert "Inspect a request" in attention_heatmaps({}).layout.annotations[0].text
+    assert "Inspect a request" in sink_mass_bars({}, 4).layout.annotations[0].text

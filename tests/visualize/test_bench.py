@@ -1,0 +1,62 @@
+"""Benchmark figures from result dicts shaped like run_accuracy's and run_speed's."""
+
+from __future__ import annotations
+
+import pytest
+
+from visualize.bench import score_vs_ttft, ttft_vs_length
+from visualize.style import algorithm_color
+
+ACCURACY = {
+    "dataset": "hotpotqa", "n": 3, "device": "cpu",
+    "algorithms": {
+        "full_recompute": {"score": 0.5, "agreement": 1.0, "first_token_kl": 0.0,
+                           "ttft_ms_median": 2000.0, "recompute_share": 1.0},
+        "naive": {"score": 0.3, "agreement": 0.4, "first_token_kl": 0.26,
+                  "ttft_ms_median": 200.0, "recompute_share": 0.0},
+        "legolink-16": {"score": 0.45, "agreement": 0.8, "first_token_kl": 0.12,
+                        "ttft_ms_median": 350.0, "recompute_share": 0.1},
+    },
+}
+
+
+def block(tokens: float, times: dict[str, float], hf: float) -> dict:
+    return {"context_tokens": tokens, "hf_prefill_ms_median": hf,
+            "algorithms": {label: {"ttft_ms_median": t} for label, t in times.items()}}
+
+
+SPEED = {"device": "cpu", "sweep": {
+    "512": block(520.0, {"full_recompute": 800.0, "naive": 90.0}, 780.0),
+    "1024": block(1030.0, {"full_recompute": 1700.0, "naive": 120.0}, 1650.0),
+}}
+
+
+def test_score_vs_ttft_panels():
+    fig = score_vs_ttft(ACCURACY)
+    score, kl = fig.data
+    assert score.text == ("full_recompute", "naive", "legolink-16")
+    assert list(score.x) == [2000.0, 200.0, 350.0] == list(kl.x)
+    assert list(score.y) == [0.5, 0.3, 0.45]
+    assert list(kl.y) == [0.0, 0.26, 0.12]
+    assert list(score.marker.color) == [algorithm_color(a) for a in score.text]
+    assert [list(c) for c in score.customdata] == [[1.0, 1.0], [0.4, 0.0], [0.8, 0.1]]
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    assert fig.layout.title.text == "hotpotqa · n=3 · cpu"
+
+
+def test_ttft_vs_length_lines():
+    fig = ttft_vs_length(SPEED)
+    assert [t.name for t in fig.data] == ["full_recompute", "naive", "HF prefill"]
+    assert list(fig.data[0].x) == [520.0, 1030.0]
+    assert list(fig.data[0].y) == [800.0, 1700.0]
+    assert list(fig.data[1].y) == [90.0, 120.0]
+    assert list(fig.data[2].y) == [780.0, 1650.0]
+    assert fig.layout.yaxis.type == "log"
+
+
+@pytest.mark.parametrize(("figure", "message"), [
+    (lambda: score_vs_ttft({}), "Run the accuracy benchmark"),
+    (lambda: ttft_vs_length({"sweep": {}}), "Run the speed sweep"),
+])
+def test_empty_benchmark_figures(figure, message):
+    assert message in figure().layout.annotations[0].text
