@@ -42,7 +42,7 @@ class EngineConfig:
     max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
     max_new_tokens: int = 256  # upper bound for one request's generation
     store_budget_bytes: int = 2 * 1024**3  # chunk KV kept in memory before LRU eviction
-    prefix_cache_entries: int = 8  # earlier requests kept for the prefix_cache baseline
+    prefix_cache_entries: int = 4  # earlier requests whose prompt KV prefix_cache keeps
     cache_dir: str = field(default_factory=_default_cache_dir)  # converted-model cache
 
     def __post_init__(self) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
 from engine.link import LinkResult
-from engine.model import Model
+from engine.model import Model, now_ms
 from engine.prompt import Layout
 
 
@@ -47,11 +46,6 @@ class StreamPiece:
     result: RunResult | None = None
 
 
-def _now_ms(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() * 1e3
-
 
 def stop_token_ids(model: Model) -> set[int]:
     ids = {model.tokenizer.eos_token_id}
@@ -81,7 +75,7 @@ def generate(model: Model, link: LinkResult, arrival_ms: float, max_new_tokens: 
 
     stops, kv, n = stop_token_ids(model), link.kv, link.layout.num_tokens
     token = sample(link.logits)
-    first_ms = _now_ms(model.device)
+    first_ms = now_ms(model.device)
     ids: list[int] = []
     text, reason, last_delta, num_steps = "", "length", "", 0
     for step in range(max_new_tokens):
@@ -101,7 +95,7 @@ def generate(model: Model, link: LinkResult, arrival_ms: float, max_new_tokens: 
         h = model.forward(model.embed(torch.tensor([token], device=model.device)),
                           torch.tensor([pos], device=model.device), kv)
         token = sample(model.logits(h)[0])
-    end_ms = _now_ms(model.device)
+    end_ms = now_ms(model.device)
     result = RunResult(
         algorithm=link.algorithm, text=text, token_ids=tuple(ids),
         ttft_ms=first_ms - arrival_ms,

@@ -9,7 +9,6 @@ set. The algorithms differ only in which cached positions join the set.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -17,7 +16,7 @@ from typing import ClassVar
 
 import torch
 
-from engine.model import KVBuffer, Model
+from engine.model import KVBuffer, Model, now_ms
 from engine.prompt import Layout
 from engine.store import ChunkKV
 
@@ -44,11 +43,6 @@ class LinkResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _now_ms(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() * 1e3
-
 
 class LinkAlgorithm:
     """Base: gather the cached K/V, pick the cached positions to recompute, run one pass.
@@ -70,13 +64,13 @@ class LinkAlgorithm:
 
     def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
              capacity: int) -> LinkResult:
-        t0 = _now_ms(model.device)
+        t0 = now_ms(model.device)
         kv, cached = self._gather(model, layout, chunks, capacity)
-        t1 = _now_ms(model.device)
+        t1 = now_ms(model.device)
         recompute = (self.select(layout) & cached) if self.reads_chunks else cached.clone()
         positions = torch.nonzero(recompute | ~cached).flatten()
         logits = _final_pass(model, layout, kv, positions, range(model.spec.num_layers))
-        t2 = _now_ms(model.device)
+        t2 = now_ms(model.device)
         return LinkResult(self.label, layout, kv, logits, _mask(cached, recompute),
                           len(positions), len(positions) * model.spec.num_layers,
                           {"gather_ms": t1 - t0, "forward_ms": t2 - t1})
@@ -166,9 +160,9 @@ class CacheBlend(LinkAlgorithm):
 
     def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
              capacity: int) -> LinkResult:
-        t0 = _now_ms(model.device)
+        t0 = now_ms(model.device)
         kv, cached = self._gather(model, layout, chunks, capacity)
-        t1 = _now_ms(model.device)
+        t1 = now_ms(model.device)
         n, num_layers = layout.num_tokens, model.spec.num_layers
         check = min(self.check_layer, num_layers - 1)
         cached_idx = torch.nonzero(cached).flatten().to(model.device)
@@ -184,7 +178,7 @@ class CacheBlend(LinkAlgorithm):
         positions = torch.nonzero(recompute | ~cached).flatten()
         logits = _final_pass(model, layout, kv, positions, range(check + 1, num_layers),
                              h=h[positions.to(model.device)])
-        t2 = _now_ms(model.device)
+        t2 = now_ms(model.device)
         work = n * (check + 1) + len(positions) * (num_layers - check - 1)
         return LinkResult(self.label, layout, kv, logits, _mask(cached, recompute),
                           len(positions), work, {"gather_ms": t1 - t0, "forward_ms": t2 - t1})
@@ -234,7 +228,7 @@ class PrefixCaching(LinkAlgorithm):
 
     def link(self, model: Model, layout: Layout, chunks: list[ChunkKV],
              capacity: int) -> LinkResult:
-        t0 = _now_ms(model.device)
+        t0 = now_ms(model.device)
         n = layout.num_tokens
         kv = model.new_kv(capacity)
         kv.num_keys = n
@@ -243,10 +237,10 @@ class PrefixCaching(LinkAlgorithm):
         if reused:
             kv.k[:, :, :reused] = old.k[:, :, :reused]
             kv.v[:, :, :reused] = old.v[:, :, :reused]
-        t1 = _now_ms(model.device)
+        t1 = now_ms(model.device)
         positions = torch.arange(reused, n)
         logits = _final_pass(model, layout, kv, positions, range(model.spec.num_layers))
-        t2 = _now_ms(model.device)
+        t2 = now_ms(model.device)
         self.cache.put(layout.token_ids, kv)
         chunk_pos = torch.zeros(n, dtype=torch.bool)
         for seg in layout.chunks:

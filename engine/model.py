@@ -9,6 +9,7 @@ algorithm are calls of it with different position sets.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,13 @@ class KVBuffer:
     @property
     def capacity(self) -> int:
         return self.k.shape[2]
+
+
+def now_ms(device: torch.device) -> float:
+    """perf_counter in ms, after the device's queued work is done (timings must include it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() * 1e3
 
 
 def check_supported(hf_config) -> str:
