@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="haystack sizes in chunks, comma-separated")
     needle.add_argument("--limit", type=int, default=20, help="examples per size")
     needle.add_argument("--seed", type=int, default=0, help="same seed, same examples")
-    needle.add_argument("--chunk-words", type=int, default=180,
-                        help="words per haystack chunk (~250 tokens)")
+    needle.add_argument("--chunk-words", type=int, default=150,
+                        help="words per haystack chunk (~240 tokens)")
     speed = commands.add_parser("speed", parents=[common], help="TTFT and throughput")
     speed.add_argument("--lengths", type=_ints, default=(512, 1024, 2048, 4096),
                        help="context lengths in tokens, comma-separated")

@@ -58,7 +58,8 @@ def run_speed(engine: Engine, lengths: tuple[int, ...] = (512, 1024, 2048, 4096)
 
     Keys: sweep (per length: num_chunks, context_tokens, hf_prefill_ms_median,
     full_recompute_over_hf_prefill, algorithms: label -> ttft_ms_median, gather_ms_median,
-    forward_ms_median, ttft_ratio_to_full_recompute, ttft_ratio_to_naive), throughput
+    forward_ms_median, positions_computed, token_layers, ttft_ratio_to_full_recompute,
+    ttft_ratio_to_naive), throughput
     (label -> requests_per_s, ratio_to_full_recompute), kv (bytes per token and per chunk),
     compile (tokens/s of ours and of HF prefill), targets, and the run's parameters.
     """
@@ -107,7 +108,8 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
     texts = [text_of_tokens(engine.tokenizer, budget // num_chunks, rng, passages)
              for _ in range(num_chunks)]
     timings: dict[str, dict[str, list[float]]] = {
-        s.label: {"ttft": [], "gather": [], "forward": []} for s in specs}
+        s.label: {"ttft": [], "gather": [], "forward": [], "positions": [], "token_layers": []}
+        for s in specs}
     hf, tokens = [], []
     added: set[str] = set()
     try:
@@ -122,14 +124,20 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
                 t["ttft"].append(r.ttft_ms)
                 t["gather"].append(r.timings_ms.get("gather_ms", 0.0))
                 t["forward"].append(r.timings_ms.get("forward_ms", 0.0))
+                t["positions"].append(r.num_recomputed)
+                t["token_layers"].append(r.num_token_layers)
                 if spec.name == REFERENCE:
                     hf.append(hf_prefill_ms(engine.model, r.layout.token_ids))
                     tokens.append(r.num_prompt_tokens)
     finally:
         for key in added:
             engine.store.evict(key)
-    medians = {label: {f"{name}_ms_median": statistics.median(values)
-                       for name, values in t.items()} for label, t in timings.items()}
+    # Work beside time: positions computed in the final pass and (position, layer) pairs.
+    medians = {label: {**{f"{name}_ms_median": statistics.median(t[name])
+                          for name in ("ttft", "gather", "forward")},
+                       "positions_computed": statistics.median(t["positions"]),
+                       "token_layers": statistics.median(t["token_layers"])}
+               for label, t in timings.items()}
     full = medians[REFERENCE]["ttft_ms_median"]
     naive = medians.get(NAIVE, {}).get("ttft_ms_median", float("nan"))
     for m in medians.values():

@@ -1,7 +1,7 @@
 """Needle in a haystack: a sentence carrying a random number hidden in one of C chunks.
 
-The chunks are built from any data file's passages (joined until a chunk holds about
-`chunk_words` words, ~250 tokens by default, so 6 to 16 chunks span ~1.5K to ~4K tokens). A
+The chunks are built from any data file's passages (joined and cut to `chunk_words` words,
+~240 tokens by default, so 6 to 16 chunks span ~1.5K to ~4K tokens). A
 seeded generator picks the passages, the number, the chunk and the sentence boundary, so a
 seed always gives the same examples. The score is whether the number appears in the answer.
 On a small model, this separates the algorithms where multi-hop QA scores are near zero.
@@ -30,7 +30,7 @@ def passages_from_examples(examples: list[dict[str, Any]]) -> list[str]:
 
 
 def make_needle_examples(passages: list[str], num_chunks: int, n: int, seed: int = 0,
-                         chunk_words: int = 180) -> list[dict[str, Any]]:
+                         chunk_words: int = 150) -> list[dict[str, Any]]:
     """n examples in the shared schema (task "qa"), each with `num_chunks` chunks, one of
     which holds the needle sentence. Extra keys: needle_chunk (its index in "chunks") and
     needle_code (the number, also the gold answer)."""
@@ -54,12 +54,15 @@ def make_needle_examples(passages: list[str], num_chunks: int, n: int, seed: int
 
 
 def _haystack_chunk(passages: list[str], chunk_words: int, rng: random.Random) -> str:
-    parts, words = [], 0
+    """Random passages joined, cut to exactly `chunk_words` words (passages vary a lot in
+    length; the cut keeps every chunk, and so each context, the size asked for)."""
+    lines: list[str] = []
+    words = 0
     while words < chunk_words:
-        passage = rng.choice(passages).strip()
-        parts.append(passage)
-        words += len(passage.split())
-    return "\n".join(parts)
+        line = rng.choice(passages).split()[: chunk_words - words]  # newlines become spaces
+        lines.append(" ".join(line))
+        words += len(line)
+    return "\n".join(lines)
 
 
 def needle_score(example: dict[str, Any], answer: str) -> float:
@@ -69,7 +72,7 @@ def needle_score(example: dict[str, Any], answer: str) -> float:
 
 def run_needle(engine: Engine, passages: list[str], num_chunks: tuple[int, ...] = (6, 16),
                limit: int = 20, algorithms: str | list[str] | tuple[str, ...] | None = None,
-               seed: int = 0, chunk_words: int = 180, max_new_tokens: int = 16,
+               seed: int = 0, chunk_words: int = 150, max_new_tokens: int = 16,
                progress: Progress | None = None) -> dict[str, Any]:
     """The needle benchmark -> a JSON-ready dict.
 

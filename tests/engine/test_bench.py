@@ -73,7 +73,9 @@ def test_needle_generator_is_seeded_and_places_the_needle(examples):
         assert len(example["chunks"]) == 5 and example["answers"] == [str(example["needle_code"])]
         holders = [i for i, chunk in enumerate(example["chunks"]) if needle in chunk]
         assert holders == [example["needle_chunk"]]
-        assert all(len(c.split()) >= 40 for c in example["chunks"])
+        needle_words = len(needle.split())
+        assert [len(c.split()) for c in example["chunks"]] == [
+            40 + needle_words * (i == example["needle_chunk"]) for i in range(5)]
     code = first[0]["needle_code"]
     assert needle_score(first[0], f"The code is {code:,}.") == 1.0
     assert needle_score(first[0], "I do not know.") == 0.0
@@ -132,6 +134,8 @@ def test_speed_end_to_end(engine, tmp_path):
         assert algos["naive"]["ttft_ratio_to_naive"] == 1.0
         assert all(a["ttft_ms_median"] > 0 for a in algos.values())
         assert block["hf_prefill_ms_median"] > 0 and block["num_chunks"] >= 1
+        assert algos["full_recompute"]["token_layers"] == 2 * block["context_tokens"]
+        assert algos["naive"]["positions_computed"] < algos["legolink-16"]["positions_computed"]
     assert result["sweep"]["192"]["context_tokens"] > result["sweep"]["96"]["context_tokens"]
     throughput = result["throughput"]["algorithms"]
     assert throughput["full_recompute"]["ratio_to_full_recompute"] == 1.0
