@@ -85,8 +85,8 @@ class LinkAlgorithm:
             cached[seg.start:seg.end] = True
             if not self.reads_chunks:
                 continue
-            positions = torch.arange(seg.start, seg.end, device=model.device)
-            kv.k[:, :, seg.start:seg.end] = model.rope.rotate_at(chunk.k, positions)
+            cos, sin = model.rope.cos_sin(torch.arange(seg.start, seg.end, device=model.device))
+            model.rope.rotate_into(kv.k[:, :, seg.start:seg.end], chunk.k, cos, sin)
             kv.v[:, :, seg.start:seg.end] = chunk.v
         return kv, cached
 

@@ -73,6 +73,24 @@ class Rope:
         rotated_half = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
         return (xf * cos + rotated_half * sin).to(x.dtype)
 
+    @staticmethod
+    def rotate_into(dst: torch.Tensor, x: torch.Tensor, cos: torch.Tensor,
+                    sin: torch.Tensor) -> None:
+        """dst = rotate(x, cos, sin), written in place. For fp32 it works half by half with no
+        temporaries (cos and sin repeat across the halves): the gather of a long linked prompt
+        is memory-bound, and this halves its traffic."""
+        if x.dtype != torch.float32 or dst.dtype != torch.float32:
+            dst.copy_(Rope.rotate(x, cos, sin))
+            return
+        half = x.shape[-1] // 2
+        c, s = cos[:, :half], sin[:, :half]
+        x1, x2 = x[..., :half], x[..., half:]
+        d1, d2 = dst[..., :half], dst[..., half:]
+        torch.mul(x1, c, out=d1)
+        d1.addcmul_(x2, s, value=-1.0)
+        torch.mul(x2, c, out=d2)
+        d2.addcmul_(x1, s)
+
     def rotate_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate x: [..., T, head_dim] (before RoPE) to the given positions: [T]."""
         cos, sin = self.cos_sin(positions)
