@@ -118,6 +118,13 @@ def compile_chunks(engine: Engine, texts: list[str], added: set[str]) -> list[st
     return keys
 
 
+def evict(engine: Engine, keys: set[str]) -> None:
+    """Evict the keys a benchmark added (those the store's own LRU has not evicted yet)."""
+    for key in keys:
+        if key in engine.store:
+            engine.store.evict(key)
+
+
 def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[AlgorithmSpec],
              scorer: Scorer = task_score, max_chunks: int | None = None,
              max_new_tokens: int | None = None, progress: Progress | None = None,
@@ -151,10 +158,10 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
             results = {spec.label: engine.run(**request, **spec.run_kwargs(),
                                               max_new_tokens=new_tokens) for spec in specs}
         except ValueError as e:
-            raise ValueError(f"example {example['id']}: {e} (cap chunks with max_chunks)") from e
+            hint = " (cap chunks with max_chunks)" if "context limit" in str(e) else ""
+            raise ValueError(f"example {example['id']}: {e}{hint}") from e
         finally:
-            for key in added:
-                engine.store.evict(key)
+            evict(engine, added)
         reference = results[specs[0].label]
         scores = {label: scorer(example, r.text) for label, r in results.items()}
         for label, r in results.items():

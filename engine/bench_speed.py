@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.bench_accuracy import Progress, compile_chunks, engine_info
+from engine.bench_accuracy import Progress, compile_chunks, engine_info, evict
 from engine.bench_algorithms import DEFAULT_ALGORITHMS, REFERENCE, parse_algorithms
 from engine.bench_text import fresh_prefix, fresh_question, text_of_tokens
 from engine.engine import Engine
@@ -130,8 +130,7 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
                     hf.append(hf_prefill_ms(engine.model, r.layout.token_ids))
                     tokens.append(r.num_prompt_tokens)
     finally:
-        for key in added:
-            engine.store.evict(key)
+        evict(engine, added)
     # Work beside time: positions computed in the final pass and (position, layer) pairs.
     medians = {label: {**{f"{name}_ms_median": statistics.median(t[name])
                           for name in ("ttft", "gather", "forward")},
@@ -173,8 +172,7 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
             seconds = (clock_ms(engine.model.device) - start) / 1e3
             out[spec.label] = {"requests_per_s": requests / seconds, "seconds": seconds}
     finally:
-        for key in added:
-            engine.store.evict(key)
+        evict(engine, added)
     full = out[REFERENCE]["requests_per_s"]
     for v in out.values():
         v["ratio_to_full_recompute"] = _ratio(v["requests_per_s"], full)
@@ -199,7 +197,7 @@ def _compile_speed(engine: Engine, repeats: int, chunk_tokens: int,
         key = engine.compile(text)
         ours.append(clock_ms(engine.model.device) - start)
         if not present:
-            engine.store.evict(key)
+            evict(engine, {key})
         theirs.append(hf_prefill_ms(engine.model, ids))
         sizes.append(len(ids))
     tokens = statistics.median(sizes)
