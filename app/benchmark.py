@@ -1,5 +1,5 @@
 """Benchmark tab handlers: a small accuracy run over a bundled dataset and a speed sweep, via
-engine.bench_accuracy / engine.bench_speed; results as figures, a table and files."""
+bench.accuracy / bench.speed; results as figures, a table and files."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.compose import MAX_K, choose_algorithms
-from app.errors import as_float, as_int, user_errors
+from app.compose import choose_algorithms
+from app.errors import user_errors
 from app.examples import BENCH_DATASETS
 from app.library import PROGRESS
-from engine import Engine
-from engine.bench_accuracy import run_accuracy
-from engine.bench_report import write_json
-from engine.bench_speed import run_speed
-from engine.documents import examples_from_jsonl
+from bench.accuracy import run_accuracy
+from bench.data import examples_from_jsonl
+from bench.report import write_json
+from bench.speed import run_speed
+from engine import AlgorithmSpec, Engine
+from engine.request import whole_number
 from visualize.bench import score_vs_ttft, ttft_vs_length
 
 MAX_EXAMPLES = 5
@@ -31,12 +32,11 @@ SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full
                  "ratio to naive"]
 
 
-def algorithm_specs(algorithms: Sequence[str] | None, k: Any, ratio: Any) -> list[str]:
-    """Checkbox names with the UI's parameters -> benchmark labels ("legolink-16")."""
-    k = as_int(k, "k (LegoLink)", 0, MAX_K)
-    percent = round(100 * as_float(ratio, "ratio (CacheBlend)", 0.0, 1.0))
-    named = {"legolink": f"legolink-{k}", "cacheblend": f"cacheblend-{percent}"}
-    return [named.get(name, name) for name in choose_algorithms(algorithms)]
+def algorithm_specs(engine: Engine, algorithms: Sequence[str] | None, k: Any,
+                    ratio: Any) -> list[AlgorithmSpec]:
+    """Checkbox names with the UI's parameters -> the engine's algorithm specs."""
+    return [AlgorithmSpec.with_params(name, engine.config, k, ratio)
+            for name in choose_algorithms(algorithms)]
 
 
 def _reporter(progress: gr.Progress):
@@ -59,9 +59,9 @@ def bench_accuracy(engine: Engine, dataset: str, limit: float, algorithms: list[
     -> (score-vs-TTFT figure, table, summary, [JSON file, HTML figure])."""
     if dataset not in BENCH_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
-    limit = as_int(limit, "examples", 1, MAX_EXAMPLES)
-    max_chunks = as_int(max_chunks, "max chunks", 1, 20)
-    specs = algorithm_specs(algorithms, k, ratio)
+    limit = whole_number(limit, "examples", 1, MAX_EXAMPLES)
+    max_chunks = whole_number(max_chunks, "max chunks", 1, 20)
+    specs = algorithm_specs(engine, algorithms, k, ratio)
     examples = examples_from_jsonl(BENCH_DATASETS[dataset])[:limit]
     result = run_accuracy(engine, examples, specs, max_chunks=max_chunks,
                           progress=_reporter(progress))
@@ -85,14 +85,14 @@ def bench_speed(engine: Engine, lengths: list[Any], repeats: float, algorithms: 
                 ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Median TTFT per algorithm at each context length (plus a short request-stream
     throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
-    chosen = sorted({as_int(n, "length", 1, max(SPEED_LENGTHS)) for n in lengths or []})
+    chosen = sorted({whole_number(n, "length", 1, max(SPEED_LENGTHS)) for n in lengths or []})
     if not chosen:
         raise ValueError("choose at least one context length")
     unknown = [n for n in chosen if n not in SPEED_LENGTHS]
     if unknown:
         raise ValueError(f"length {unknown[0]} is not offered: choose from {SPEED_LENGTHS}")
-    repeats = as_int(repeats, "repeats", 1, 5)
-    specs = algorithm_specs(algorithms, k, ratio)
+    repeats = whole_number(repeats, "repeats", 1, 5)
+    specs = algorithm_specs(engine, algorithms, k, ratio)
     result = run_speed(engine, tuple(chosen), repeats, specs, chunk_tokens=256, requests=3,
                        pool_size=4, request_chunks=3, throughput_new_tokens=2,
                        progress=_reporter(progress))

@@ -1,64 +1,42 @@
 """Compose tab handlers: link chosen chunks behind a prefix, run the algorithms side by side.
 
-full_recompute always runs first: it is the reference for "matches" and the first-token KL.
-When it is not among the chosen algorithms it runs anyway but is left out of the results.
+The reference (full_recompute) always runs first: "matches" and the first-token KL are
+measured against it (engine/fidelity.py). When it is not among the chosen algorithms it runs
+anyway but is left out of the results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from app.errors import as_float, as_int, user_errors
-from engine import Engine
+from app.errors import user_errors
+from engine import Engine, Request
+from engine.algorithms import ALGORITHMS, REFERENCE
+from engine.fidelity import measure as fidelity
 from engine.generate import RunResult
-from engine.link import ALGORITHMS, Kind, make_algorithm
-from engine.metrics import kl_divergence
+from engine.link import Kind
 from engine.prompt import Layout
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
-REFERENCE = "full_recompute"
-MAX_K = 512
 TABLE_HEADERS = ["algorithm", "answer", "matches full recompute", "first-token KL",
                  "TTFT (ms)", "tokens computed", "tokens reused"]
 
 
-@dataclass(frozen=True)
-class Request:
-    """One prompt, as the Compose tab describes it, checked and with typed settings."""
-
-    prefix: str
-    chunks: tuple[str, ...]
-    question: str
-    recompute_k: int
-    recompute_ratio: float
-    max_new_tokens: int
-
-    def kwargs(self, algorithm: str) -> dict[str, Any]:
-        """Arguments of `Engine.stream` / `Engine.inspect` for one algorithm."""
-        return dict(prefix=self.prefix, chunks=list(self.chunks), question=self.question,
-                    algorithm=algorithm, recompute_k=self.recompute_k,
-                    recompute_ratio=self.recompute_ratio, max_new_tokens=self.max_new_tokens)
-
-
-def make_request(engine: Engine, prefix: str | None, chunks: Sequence[str] | None,
-                 question: str | None, k: Any, ratio: Any, max_new_tokens: Any) -> Request:
-    """Check the Compose inputs (from the UI or the API) -> Request; ValueError names a problem."""
-    if chunks is None or isinstance(chunks, str):
-        chunks = [chunks] if chunks else []
-    if not chunks:
-        raise ValueError("no chunks chosen: pick at least one compiled chunk")
-    if not (question or "").strip():
-        raise ValueError("the question is empty: ask something")
-    return Request(prefix or "", tuple(chunks), question or "",
-                   as_int(k, "k (LegoLink)", 0, MAX_K),
-                   as_float(ratio, "ratio (CacheBlend)", 0.0, 1.0),
-                   as_int(max_new_tokens, "max new tokens", 1, engine.config.max_new_tokens))
+def make_requests(engine: Engine, prefix: str | None, chunks: Sequence[str] | None,
+                  question: str | None, algorithms: Sequence[str] | None, k: Any, ratio: Any,
+                  max_new_tokens: Any) -> list[Request]:
+    """The Compose inputs (from the UI or the API) as one engine Request per chosen algorithm,
+    the reference first (run even when not chosen). The engine checks them; a ValueError
+    names the first problem."""
+    chosen = choose_algorithms(algorithms)
+    return [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
+                           recompute_k=k, recompute_ratio=ratio, max_new_tokens=max_new_tokens)
+            for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
 
 
 def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
@@ -78,16 +56,14 @@ def prompt_tokens(engine: Engine, result: RunResult) -> list[str]:
 
 
 def measure(result: RunResult, reference: RunResult) -> dict[str, Any]:
-    """One run against the reference: its answer, agreement, first-token KL, TTFT, token
+    """One run against the reference: its answer, agreement (engine/fidelity.py), TTFT, token
     counts and mask ("0" new, "1" cached, "2" recomputed per prompt position)."""
-    counts = [sum(1 for m in result.mask if m == kind) for kind in Kind]
-    kl = (0.0 if result is reference else
-          kl_divergence(reference.first_token_logprobs, result.first_token_logprobs))
+    f = fidelity(result, reference)
     return {"algorithm": result.algorithm, "text": result.text,
-            "matches_full_recompute": result.text == reference.text,
-            "first_token_kl": round(kl, 4), "ttft_ms": round(result.ttft_ms, 1),
-            "tokens_computed": counts[Kind.NEW] + counts[Kind.RECOMPUTED],
-            "tokens_reused": counts[Kind.CACHED], "recompute_share": result.recompute_share,
+            "matches_full_recompute": f.answer_match,
+            "first_token_kl": round(f.first_token_kl, 4), "ttft_ms": round(result.ttft_ms, 1),
+            "tokens_computed": f.counts.num_computed, "tokens_reused": f.counts.num_cached,
+            "recompute_share": result.recompute_share,
             "mask": "".join(str(m) for m in result.mask)}
 
 
@@ -135,7 +111,8 @@ def run_compare(engine: Engine, prefix: str, chunks: list[str], question: str,
     are `gr.skip()` until they change. The last yield holds everything; the report is a dict
     with one entry per shown algorithm (text, match, KL, TTFT, token counts).
     """
-    request = make_request(engine, prefix, chunks, question, k, ratio, max_new_tokens)
+    requests = make_requests(engine, prefix, chunks, question, algorithms, k, ratio,
+                             max_new_tokens)
     chosen = choose_algorithms(algorithms)
     before = engine.store.stats()
     hits_before = {c.key: c.hits for c in before.chunks}
@@ -144,10 +121,10 @@ def run_compare(engine: Engine, prefix: str, chunks: list[str], question: str,
     reference: RunResult | None = None
     tokens: list[str] = []
     skip = gr.skip()
-    for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]:
-        label = make_algorithm(name, request.recompute_k, request.recompute_ratio).label
+    for request in requests:
+        name, label = request.algorithm.name, request.algorithm.label
         result = None
-        for piece in engine.stream(**request.kwargs(name)):
+        for piece in engine.stream_request(request):
             result = piece.result
             if result is None and name in chosen:
                 partial = [label, piece.text + " ▌", "…", None, None, None, None]

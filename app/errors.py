@@ -41,25 +41,3 @@ def user_errors(fn: F) -> F:
         except USER_ERRORS as err:
             raise gr.Error(message(err), print_exception=False) from err
     return function  # type: ignore[return-value]
-
-
-def as_int(value: Any, name: str, low: int, high: int) -> int:
-    """An integer setting from a slider or an API call (which may send 16.0), range-checked."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a number, got {value!r}") from err
-    if not number.is_integer() or not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
-    return int(number)
-
-
-def as_float(value: Any, name: str, low: float, high: float) -> float:
-    """A real-valued setting, range-checked."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a number, got {value!r}") from err
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
-    return number

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.uploads import Document
 from engine import Engine
-from engine.documents import Document
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BENCH_DATASETS = {

@@ -15,8 +15,8 @@ import gradio as gr
 import pandas as pd
 
 from app.errors import user_errors
+from app.uploads import Document, DocumentLimits, parse_files
 from engine import Engine
-from engine.documents import Document, DocumentLimits, parse_files
 
 LIMITS = DocumentLimits()
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -118,6 +118,9 @@ def store_summary(engine: Engine) -> str:
     text = (f"**{stats.num_chunks}** chunks · **{size_text(stats.num_bytes)}** of "
             f"{size_text(stats.budget_bytes)} budget ({share:.1%}) · "
             f"{size_text(stats.bytes_per_token)} per token · {stats.num_compiled} compile passes")
+    prefix = engine.prefix_cache.stats()
+    text += (f"  \nprefix_cache baseline: {prefix.num_entries} earlier request(s) kept, "
+             f"{size_text(prefix.num_bytes)} of its own {size_text(prefix.budget_bytes)} budget")
     if stats.evicted:
         recent = ", ".join(f"{title or key[:8]}" for key, title in reversed(stats.evicted[-5:]))
         text += f"  \nRecently evicted: {recent}"

@@ -18,7 +18,7 @@ TITLE = "EPIC Lab"
 
 def header(engine: Engine) -> str:
     """The header: what the app is, and the model, device and dtype it runs."""
-    model = engine.model.model_id.rsplit("|", 1)[0]
+    model = engine.model.model_id
     spec = engine.model.spec
     chips = [f"model: {model}", f"device: {engine.config.device}",
              f"dtype: {engine.config.dtype}",

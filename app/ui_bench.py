@@ -7,11 +7,11 @@ from functools import partial
 
 import gradio as gr
 
-from app import benchmark, library
+from app import benchmark, controls, library
 from app.examples import BENCH_DATASETS
 from app.wiring import Guard
 from engine import Engine
-from engine.link import ALGORITHMS
+from engine.algorithms import ALGORITHMS
 from visualize.bench import score_vs_ttft
 
 DEFAULT = ["full_recompute", "naive", "cacheblend", "legolink"]
@@ -48,10 +48,8 @@ def build(engine: Engine) -> BenchTab:
             algorithms = gr.CheckboxGroup(list(ALGORITHMS), value=DEFAULT, label="Algorithms",
                                           info="full_recompute always runs: the reference")
             with gr.Row():
-                k = gr.Slider(0, 64, value=engine.config.recompute_k, step=1,
-                              label="legolink k")
-                ratio = gr.Slider(0, 1, value=engine.config.recompute_ratio, step=0.05,
-                                  label="cacheblend ratio")
+                k = controls.recompute_k(engine, "legolink k")
+                ratio = controls.recompute_ratio(engine, "cacheblend ratio")
         with gr.Column(scale=2):
             gr.Markdown("**Accuracy** on bundled examples: score and fidelity against TTFT.")
             dataset = gr.Dropdown(list(BENCH_DATASETS), value=next(iter(BENCH_DATASETS)),

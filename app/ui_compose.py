@@ -1,4 +1,4 @@
-"""Compose and Inspect tabs: layout and wiring. Handlers: app/compose.py, app/attention.py.
+"""Compose and Inspect tabs: layout and wiring. Handlers: app/compose.py, app/inspector.py.
 
 The Inspect tab reuses the Compose tab's request (prefix, chunks, question, k, ratio), so one
 prompt is composed once and looked at both ways.
@@ -11,12 +11,12 @@ from functools import partial
 
 import gradio as gr
 
-from app import compose, library
-from app.attention import DEFAULT_ALGORITHMS, inspect_attention, render_attention
+from app import compose, controls, library
 from app.examples import Presets, example_request
+from app.inspector import DEFAULT_ALGORITHMS, inspect_attention, render_attention
 from app.wiring import MODEL, Guard, private
 from engine import Engine
-from engine.link import ALGORITHMS
+from engine.algorithms import ALGORITHMS
 from visualize.attention import attention_heatmaps, sink_mass_bars
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
@@ -95,12 +95,9 @@ def build_compose(engine: Engine, presets: Presets) -> ComposeTab:
                                           info="full_recompute always runs first as the "
                                                "reference for 'matches' and KL; unchecked, "
                                                "its row is hidden")
-            k = gr.Slider(0, 64, value=engine.config.recompute_k, step=1,
-                          label="legolink k: tokens recomputed at each chunk start")
-            ratio = gr.Slider(0, 1, value=engine.config.recompute_ratio, step=0.05,
-                              label="cacheblend ratio: share of cached tokens recomputed")
-            max_new_tokens = gr.Slider(1, min(128, engine.config.max_new_tokens), value=32,
-                                       step=1, label="max new tokens")
+            k = controls.recompute_k(engine)
+            ratio = controls.recompute_ratio(engine)
+            max_new_tokens = controls.max_new_tokens(engine)
             run = gr.Button("Run comparison", variant="primary", size="lg", elem_id="run-compare")
     reuse = gr.Markdown(label="Reuse", elem_classes="status")
     table = gr.Dataframe(headers=compose.TABLE_HEADERS, label="Results", interactive=False,

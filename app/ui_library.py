@@ -8,9 +8,9 @@ from functools import partial
 import gradio as gr
 
 from app import library
+from app.uploads import ACCEPTED_EXTENSIONS
 from app.wiring import Guard, describe, private
 from engine import Engine
-from engine.documents import ACCEPTED_EXTENSIONS
 
 
 @dataclass

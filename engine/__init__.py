@@ -2,5 +2,6 @@
 
 from engine.config import EngineConfig
 from engine.engine import Engine
+from engine.request import AlgorithmSpec, Request
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["AlgorithmSpec", "Engine", "EngineConfig", "Request"]

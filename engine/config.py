@@ -36,13 +36,15 @@ class EngineConfig:
     model: str = field(default_factory=_default_model)
     device: str = "auto"
     dtype: str = "auto"
-    recompute_k: int = 16  # LegoLink: tokens recomputed at the head of each chunk
-    recompute_ratio: float = 0.15  # CacheBlend: share of cached tokens recomputed
+    recompute_k: int = 16  # LegoLink: tokens recomputed at the head of each chunk (default)
+    recompute_ratio: float = 0.15  # CacheBlend: share of cached tokens recomputed (default)
+    max_recompute_k: int = 1024  # a request's k: 2x the chunk budget covers any whole chunk
     chunk_tokens: int = 512  # chunking budget per chunk
     max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
     max_new_tokens: int = 256  # upper bound for one request's generation
     store_budget_bytes: int = 2 * 1024**3  # chunk KV kept in memory before LRU eviction
     prefix_cache_entries: int = 4  # earlier requests whose prompt KV prefix_cache keeps
+    prefix_cache_budget_bytes: int = 512 * 1024**2  # and the bytes those copies may take
     cache_dir: str = field(default_factory=_default_cache_dir)  # converted-model cache
 
     def __post_init__(self) -> None:
@@ -62,12 +64,13 @@ class EngineConfig:
         object.__setattr__(self, "dtype", dtype)
         if not self.model:
             raise ValueError("model must name the bundled model, a Hugging Face id or a path")
-        if self.recompute_k < 0:
-            raise ValueError(f"recompute_k must be >= 0, got {self.recompute_k}")
+        if not 0 <= self.recompute_k <= self.max_recompute_k:
+            raise ValueError(f"recompute_k must be in [0, max_recompute_k="
+                             f"{self.max_recompute_k}], got {self.recompute_k}")
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
-                     "store_budget_bytes", "prefix_cache_entries"):
+                     "store_budget_bytes", "prefix_cache_entries", "prefix_cache_budget_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.link import LinkResult
-from engine.model import Model, now_ms
+from engine.model import Batch, Model, now_ms
 from engine.prompt import Layout
 
 
@@ -90,10 +90,9 @@ def generate(model: Model, link: LinkResult, arrival_ms: float, max_new_tokens: 
             break
         yield StreamPiece(delta, text)
         num_steps += 1
-        pos = n + step  # feed the token just sampled at the next position
-        kv.num_keys = pos + 1
+        # Feed the token just sampled at the next position: a causal run of one.
         h = model.forward(model.embed(torch.tensor([token], device=model.device)),
-                          torch.tensor([pos], device=model.device), kv)
+                          Batch.run(n + step, 1, model.device), kv).h
         token = sample(model.logits(h)[0])
     end_ms = now_ms(model.device)
     result = RunResult(

@@ -96,7 +96,7 @@ def load_model(config: EngineConfig) -> Model:
         model, tokenizer = _from_pretrained(directory, None, dtype)
     model = model.to(config.torch_device)
     model.requires_grad_(False)
-    return Model(model, tokenizer, f"{model_id}|{config.dtype}")
+    return Model(model, tokenizer, model_id)
 
 
 def _save_converted(model, tokenizer, target: Path) -> None:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +21,41 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from engine.config import EngineConfig
 from engine.model import Model
 
 log = logging.getLogger(__name__)
 FORMAT = "epic-lab-chunk-v1"
 MAX_EVICTED_REMEMBERED = 4096
+
+
+@dataclass(frozen=True)
+class ChunkFormat:
+    """What every chunk of one store shares: the model that compiled it and its KV layout."""
+
+    model_id: str
+    dtype: torch.dtype
+    device: torch.device
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+
+    @classmethod
+    def of(cls, model: Model) -> ChunkFormat:
+        s = model.spec
+        return cls(model.model_id, model.dtype, model.device, s.num_layers, s.num_kv_heads,
+                   s.head_dim)
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Exact K+V bytes one token occupies over all layers."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize
+
+    def shape(self, num_tokens: int) -> tuple[int, int, int, int]:
+        return (self.num_layers, self.num_kv_heads, num_tokens, self.head_dim)
 
 
 @dataclass
@@ -75,59 +105,57 @@ class StoreStats:
 
 
 class ChunkStore:
-    """Thread-safe store of compiled chunks with least-recently-used eviction."""
+    """Thread-safe store of compiled chunks with least-recently-used eviction.
 
-    def __init__(self, model: Model, config: EngineConfig) -> None:
-        self.model, self.config = model, config
+    It keeps chunks; it does not make them: `get_or_compile` takes the compile step as a
+    function, so the store never runs the model.
+    """
+
+    def __init__(self, fmt: ChunkFormat, budget_bytes: int) -> None:
+        self.format, self.budget_bytes = fmt, budget_bytes
         self._chunks: OrderedDict[str, ChunkKV] = OrderedDict()  # LRU order: oldest first
         self._lock = threading.RLock()
+        # One compile at a time, apart from `_lock`: stats stay readable while one runs.
+        self._compile_lock = threading.Lock()
         # Evicted chunks' token ids (cheap) so a request naming one can recompile it.
         self._evicted: OrderedDict[str, tuple[str, tuple[int, ...]]] = OrderedDict()
         self.num_compiled = 0
 
     def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
+        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
         ids = ",".join(map(str, token_ids))
-        return hashlib.sha256(f"{self.model.model_id}|{ids}".encode()).hexdigest()[:32]
+        f = self.format
+        return hashlib.sha256(f"{f.model_id}|{f.dtype_name}|{ids}".encode()).hexdigest()[:32]
 
-    def compile(self, token_ids: list[int], title: str = "") -> str:
-        """Compile token ids at positions 0..T-1 (or find them already compiled) -> key."""
-        num_tokens = len(token_ids)
-        if num_tokens == 0:
+    def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
+                       compile_fn: Callable[[tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]],
+                       ) -> str:
+        """The key of these token ids, compiling them with `compile_fn` -> (k, v) only when
+        they are not stored yet: the same text sent twice, even at once, is computed once."""
+        token_ids = tuple(token_ids)
+        if not token_ids:
             raise ValueError("cannot compile an empty chunk")
-        limit = min(self.config.max_context_tokens, self.model.spec.max_positions)
-        if num_tokens > limit:
-            raise ValueError(f"chunk has {num_tokens} tokens, over the limit of {limit}")
-        num_bytes = num_tokens * self.model.bytes_per_token
-        if num_bytes > self.config.store_budget_bytes:
+        num_bytes = len(token_ids) * self.format.bytes_per_token
+        if num_bytes > self.budget_bytes:
             raise ValueError(f"chunk needs {num_bytes} bytes of KV, over the store budget of "
-                             f"{self.config.store_budget_bytes} bytes")
+                             f"{self.budget_bytes} bytes")
         key = self.key_for(token_ids)
-        with self._lock:  # one compile at a time: the same text sent twice is computed once
-            if key in self._chunks:
-                self._chunks.move_to_end(key)
-                return key
-            k, v = self._prefill(token_ids)
-            self.num_compiled += 1
-            self._insert(ChunkKV(key, title, tuple(token_ids), k, v))
+        with self._compile_lock:
+            with self._lock:
+                if key in self._chunks:
+                    self._chunks.move_to_end(key)
+                    return key
+            k, v = compile_fn(token_ids)
+            with self._lock:
+                self.num_compiled += 1
+                self._insert(ChunkKV(key, title, token_ids, k, v))
         return key
-
-    @torch.inference_mode()
-    def _prefill(self, token_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        model, n = self.model, len(token_ids)
-        s = model.spec
-        kv = model.new_kv(n)
-        kv.num_keys = n
-        k_pre = torch.empty((s.num_layers, s.num_kv_heads, n, s.head_dim),
-                            dtype=model.dtype, device=model.device)
-        ids = torch.tensor(token_ids, device=model.device)
-        model.forward(model.embed(ids), torch.arange(n, device=model.device), kv, k_pre_out=k_pre)
-        return k_pre, kv.v
 
     def _insert(self, chunk: ChunkKV) -> None:
         self._chunks[chunk.key] = chunk
         self._evicted.pop(chunk.key, None)
         total = sum(c.num_bytes for c in self._chunks.values())
-        while total > self.config.store_budget_bytes:
+        while total > self.budget_bytes:
             old = next(iter(self._chunks.values()))
             if old.key == chunk.key:
                 break
@@ -190,7 +218,7 @@ class ChunkStore:
             infos = tuple(ChunkInfo(c.key, c.title, c.num_tokens, c.num_bytes, str(c.k.device),
                                     c.hits, c.last_used) for c in self._chunks.values())
             return StoreStats(len(infos), sum(i.num_bytes for i in infos),
-                              self.config.store_budget_bytes, self.model.bytes_per_token,
+                              self.budget_bytes, self.format.bytes_per_token,
                               self.num_compiled, infos,
                               tuple((k, t) for k, (t, _) in list(self._evicted.items())[-64:]))
 
@@ -208,7 +236,8 @@ class ChunkStore:
             tensors = {"k": chunk.k.contiguous().cpu(), "v": chunk.v.contiguous().cpu(),
                        "token_ids": torch.tensor(chunk.token_ids, dtype=torch.int64)}
             meta = {"format": FORMAT, "key": chunk.key, "title": chunk.title,
-                    "model_id": self.model.model_id, "sha256": _checksum(tensors)}
+                    "model_id": self.format.model_id, "dtype": self.format.dtype_name,
+                    "sha256": _checksum(tensors)}
             tmp = directory / f".{chunk.key}.tmp"
             save_file(tensors, str(tmp), metadata=meta)
             with open(tmp, "rb") as f:
@@ -243,18 +272,19 @@ class ChunkStore:
             tensors = {name: f.get_tensor(name) for name in ("k", "v", "token_ids")}
         if meta.get("format") != FORMAT:
             raise ValueError("not an EPIC Lab chunk file")
-        if meta.get("model_id") != self.model.model_id:
-            raise ValueError(f"compiled for another model ({meta.get('model_id')})")
+        fmt = self.format
+        if (meta.get("model_id"), meta.get("dtype")) != (fmt.model_id, fmt.dtype_name):
+            raise ValueError(f"compiled for another model ({meta.get('model_id')}, "
+                             f"{meta.get('dtype')})")
         if meta.get("sha256") != _checksum(tensors):
             raise ValueError("checksum mismatch (corrupted file)")
         token_ids = tuple(tensors["token_ids"].tolist())
         if self.key_for(token_ids) != meta.get("key"):
             raise ValueError("key does not match its token ids")
-        s = self.model.spec
-        shape = (s.num_layers, s.num_kv_heads, len(token_ids), s.head_dim)
+        shape = fmt.shape(len(token_ids))
         if tuple(tensors["k"].shape) != shape or tuple(tensors["v"].shape) != shape:
             raise ValueError(f"K/V shape {tuple(tensors['k'].shape)} does not match {shape}")
-        to = {"device": self.model.device, "dtype": self.model.dtype}
+        to = {"device": fmt.device, "dtype": fmt.dtype}
         return ChunkKV(meta["key"], meta.get("title", ""), token_ids,
                        tensors["k"].to(**to), tensors["v"].to(**to))
 

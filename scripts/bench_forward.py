@@ -1,6 +1,6 @@
 """Time our full forward against Hugging Face's own forward on the same tokens, and model loads.
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_forward.py --lengths 512,1024,2048 --repeats 5
+    .venv/bin/python scripts/bench_forward.py --lengths 512,1024,2048 --repeats 5
 
 Both forwards run in the same process after a warm-up; medians. HF's `model(input_ids)`
 computes logits for every position, ours only for the last (what prefill needs), so the
@@ -19,6 +19,7 @@ import torch
 
 from engine.config import EngineConfig
 from engine.loader import load_model
+from engine.model import Batch
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -35,8 +36,7 @@ def _median_ms(fn, repeats: int) -> float:
 def _ours(model, ids: torch.Tensor) -> torch.Tensor:
     n = len(ids)
     kv = model.new_kv(n)
-    kv.num_keys = n
-    h = model.forward(model.embed(ids), torch.arange(n, device=model.device), kv)
+    h = model.forward(model.embed(ids), Batch.run(0, n, model.device), kv).h
     return model.logits(h[-1:])
 
 

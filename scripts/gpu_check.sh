@@ -63,7 +63,7 @@ if [ "$dry" != 1 ]; then
   # The engine's tests (tiny models on the CPU, SmolLM2 integration); app tests need a browser.
   step pytest 240 "$py" -m pytest -q -p no:cacheprovider tests/engine tests/visualize
 fi
-step speed-smollm2 150 "$py" -m engine.bench speed --device "$device" --lengths "$lengths" \
+step speed-smollm2 150 "$py" -m bench speed --device "$device" --lengths "$lengths" \
   --repeats "$repeats" --requests "$requests" --out "$out/speed-smollm2"
 step speed-llama3-8b-random 180 env DEVICE="$device" DRY="$dry" LENGTHS="$lengths" \
   REPEATS="$repeats" REQUESTS="$requests" OUT="$out/speed-llama3-8b-random" "$py" - <<'EOF'
@@ -71,8 +71,8 @@ import os
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 from engine import Engine, EngineConfig
-from engine.bench_report import write_json, write_speed_html
-from engine.bench_speed import run_speed
+from bench.report import write_json, write_speed_html
+from bench.speed import run_speed
 from engine.loader import load_model
 from engine.model import Model
 
@@ -93,7 +93,7 @@ with torch.device(device):  # initialise on the GPU directly: 16 GB never pass t
 hf_model.requires_grad_(False)
 model_id = "random Llama-3-8B shape" + (" (dry run: tiny)" if dry else "")
 engine = Engine(EngineConfig(model=model_id, device=device, dtype="bfloat16"),
-                model=Model(hf_model, tokenizer, f"{model_id}|bfloat16"))
+                model=Model(hf_model, tokenizer, model_id))
 lengths = tuple(int(n) for n in os.environ["LENGTHS"].split(","))
 result = run_speed(engine, lengths, repeats=int(os.environ["REPEATS"]),
                    requests=int(os.environ["REQUESTS"]))

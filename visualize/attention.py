@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from engine.attention import InspectResult
+from engine.inspection import InspectResult
 from visualize.style import algorithm_color, empty_figure, short, styled, token_label
 
 MODES = ("minmax", "softmax")

@@ -1,5 +1,5 @@
-"""Benchmark figures from the dicts of engine.bench_accuracy.run_accuracy and
-engine.bench_speed.run_speed: quality against cost, and cost against context length."""
+"""Benchmark figures from the dicts of bench.accuracy.run_accuracy and bench.speed.run_speed:
+quality against cost, and cost against context length."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import html
 import plotly.graph_objects as go
 
 from engine.link import Kind
+from engine.request import AlgorithmSpec
 
 KIND_COLORS = {Kind.NEW: "#adb5bd", Kind.CACHED: "#37b24d", Kind.RECOMPUTED: "#f76707"}
 KIND_NAMES = {Kind.NEW: "new (not cached)", Kind.CACHED: "cached (reused)",
@@ -18,7 +19,7 @@ FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 def algorithm_color(label: str) -> str:
     """Colour of an algorithm by its label, parameter suffix ignored ("legolink-16")."""
-    return ALGORITHM_COLORS.get(label.split("-")[0], "#868e96")
+    return ALGORITHM_COLORS.get(AlgorithmSpec.name_of(label), "#868e96")
 
 
 def token_label(token: str, max_chars: int = 24) -> str:

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from engine.algorithms import REFERENCE
 from engine.generate import RunResult
 from visualize.style import algorithm_color, empty_figure, styled
-
-REFERENCE = "full_recompute"
 
 
 def ttft_bars(results: Sequence[RunResult]) -> go.Figure:

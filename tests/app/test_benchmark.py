@@ -20,9 +20,9 @@ from app.examples import BENCH_DATASETS
 HOTPOT = "HotpotQA sample (5 examples)"
 
 
-def test_algorithm_specs_carry_the_ui_parameters():
-    assert algorithm_specs(["legolink", "naive", "cacheblend"], 8, 0.25) == \
-        ["naive", "cacheblend-25", "legolink-8"]
+def test_algorithm_specs_carry_the_ui_parameters(engine):
+    specs = algorithm_specs(engine, ["legolink", "naive", "cacheblend"], 8, 0.25)
+    assert [s.label for s in specs] == ["naive", "cacheblend-25", "legolink-8"]
 
 
 def test_bench_accuracy_runs_and_leaves_the_store_as_it_was(engine):
@@ -57,12 +57,12 @@ def test_bench_speed_one_length(engine):
 @pytest.mark.parametrize(("call", "message"), [
     (lambda e: bench_accuracy(e, "mnist", 1, ["naive"], 4, 0.1, 2), "unknown dataset 'mnist'"),
     (lambda e: bench_accuracy(e, HOTPOT, 9, ["naive"], 4, 0.1, 2),
-     "examples must be a whole number in [1, 5], got 9"),
+     "examples must be an integer in [1, 5], got 9"),
     (lambda e: bench_accuracy(e, HOTPOT, 1, [], 4, 0.1, 2), "choose at least one algorithm"),
     (lambda e: bench_speed(e, [], 1, ["naive"], 4, 0.1), "choose at least one context length"),
     (lambda e: bench_speed(e, [300], 1, ["naive"], 4, 0.1), "length 300 is not offered"),
     (lambda e: bench_speed(e, [256], 9, ["naive"], 4, 0.1),
-     "repeats must be a whole number in [1, 5], got 9"),
+     "repeats must be an integer in [1, 5], got 9"),
 ])
 def test_benchmark_refusals(engine, call, message):
     with pytest.raises(gr.Error) as err:
@@ -71,7 +71,7 @@ def test_benchmark_refusals(engine, call, message):
 
 
 def test_bundled_datasets_exist_and_parse():
-    from engine.documents import examples_from_jsonl
+    from bench.data import examples_from_jsonl
 
     for path in BENCH_DATASETS.values():
         examples = examples_from_jsonl(path)

@@ -111,8 +111,8 @@ def test_example_request_fills_the_compose_tab(served):
     ("/run_compare", ("p", [], "Who?", ["naive"], 4, 0.2, 3), "no chunks chosen"),
     ("/run_compare", ("p", ["0" * 32], "Who?", ["naive"], 4, 0.2, 3),
      f"chunk {'0' * 32!r} is not in the store"),
-    ("/run_compare", ("p", ["0" * 32], "Who?", ["naive"], 99, 0.2, 3),
-     "Value 99 is greater than maximum value 64"),  # Gradio checks slider bounds itself
+    ("/run_compare", ("p", ["0" * 32], "Who?", ["naive"], 2000, 0.2, 3),
+     "Value 2000 is greater than maximum value 1024"),  # Gradio checks slider bounds itself
     ("/run_compare", ("p", ["0" * 32], "Who?", ["magic"], 4, 0.2, 3),
      "Value: 'magic' (type: <class 'str'>) is not in the list of choices"),
     ("/run_compare", ("p", ["0" * 32], " ", ["naive"], 4, 0.2, 3), "the question is empty"),

@@ -99,11 +99,11 @@ def test_answers_stream_into_the_table(engine, keys):
     ({"keys": []}, "no chunks chosen: pick at least one compiled chunk"),
     ({"algorithms": []}, "choose at least one algorithm"),
     ({"algorithms": ["naive", "magic"]}, "unknown algorithm 'magic'"),
-    ({"k": 1000}, "k (LegoLink) must be a whole number in [0, 512], got 1000"),
-    ({"k": 2.5}, "k (LegoLink) must be a whole number in [0, 512], got 2.5"),
-    ({"ratio": 1.5}, "ratio (CacheBlend) must be in [0.0, 1.0], got 1.5"),
-    ({"ratio": "lots"}, "ratio (CacheBlend) must be a number, got 'lots'"),
-    ({"tokens": 0}, "max new tokens must be a whole number in [1, 256], got 0"),
+    ({"k": 2000}, "recompute_k must be an integer in [0, 1024], got 2000"),
+    ({"k": 2.5}, "recompute_k must be an integer in [0, 1024], got 2.5"),
+    ({"ratio": 1.5}, "recompute_ratio must be in [0, 1], got 1.5"),
+    ({"ratio": "lots"}, "recompute_ratio must be in [0, 1], got 'lots'"),
+    ({"tokens": 0}, "max_new_tokens must be an integer in [1, 256], got 0"),
     ({"keys": ["0" * 32]}, f"chunk {'0' * 32!r} is not in the store: compile it again"),
 ])
 def test_bad_requests_get_clear_messages_and_keep_the_store(engine, keys, change, message):

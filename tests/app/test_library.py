@@ -91,6 +91,7 @@ def test_store_table_and_summary(engine):
     assert summary.startswith(f"**1** chunks · **{library.size_text((len(DOC_A) + 2) * per_token)}"
                               f"** of {library.size_text(engine.config.store_budget_bytes)}")
     assert "Recently evicted" not in summary
+    assert "prefix_cache baseline: 0 earlier request(s) kept, 0 B of its own 512.0 MiB" in summary
 
 
 def test_evict_and_clear(engine):

@@ -38,7 +38,7 @@ def test_full_recompute_equals_hf_forward(tiny4_engine, keys):
 
 
 @pytest.mark.parametrize("algorithm, kwargs", [
-    ("legolink", {"recompute_k": 4096}),
+    ("legolink", {"recompute_k": 1024}),
     ("cacheblend", {"recompute_ratio": 1.0}),
 ])
 def test_degenerate_settings_equal_full_recompute(tiny4_engine, keys, algorithm, kwargs):
@@ -70,10 +70,10 @@ def _spy(monkeypatch, model: Model) -> list[tuple[list[int], int]]:
     calls: list[tuple[list[int], int]] = []
     original = Model.forward
 
-    def forward(self, h, positions, kv, layers=None, **kw):
+    def forward(self, h, batch, kv, layers=None):
         n_layers = len(layers) if layers is not None else self.spec.num_layers
-        calls.append((positions.tolist(), n_layers))
-        return original(self, h, positions, kv, layers=layers, **kw)
+        calls.append((batch.positions.tolist(), n_layers))
+        return original(self, h, batch, kv, layers=layers)
 
     monkeypatch.setattr(Model, "forward", forward)
     return calls
@@ -175,3 +175,23 @@ def test_bos_tokenizer_keeps_bos_at_every_chunk_head(tmp_path):
     full = engine.run(PREFIX, keys, QUESTION, "full_recompute", max_new_tokens=1)
     hf = _hf_last_logprobs(engine, full)
     assert (hf - full.first_token_logprobs).abs().max() <= 1e-4
+
+
+def test_prefix_cache_keeps_copies_under_its_own_budget(tiny4_model_dir, tmp_path):
+    from engine import Engine, EngineConfig
+    probe = Engine(EngineConfig(model=str(tiny4_model_dir), device="cpu", dtype="float32",
+                                cache_dir=str(tmp_path)))
+    keys = [probe.compile(d) for d in DOCS]
+    first = probe.run(PREFIX, keys, QUESTION, "prefix_cache", max_new_tokens=4)
+    one = first.num_prompt_tokens * probe.model.bytes_per_token
+    assert probe.prefix_cache.stats().num_bytes == one, "a copy of the prompt positions only"
+    engine = Engine(EngineConfig(model=str(tiny4_model_dir), device="cpu", dtype="float32",
+                                 cache_dir=str(tmp_path), prefix_cache_budget_bytes=one + 1,
+                                 prefix_cache_entries=8), model=probe.model)
+    keys = [engine.compile(d) for d in DOCS]
+    engine.run(PREFIX, keys, QUESTION, "prefix_cache", max_new_tokens=4)
+    engine.run("Other.", keys, QUESTION, "prefix_cache", max_new_tokens=4)
+    stats = engine.prefix_cache.stats()
+    assert stats.num_entries == 1 and stats.num_bytes <= stats.budget_bytes, stats
+    again = engine.run("Other.", keys, QUESTION, "prefix_cache", max_new_tokens=4)
+    assert again.num_recomputed == 1, "the newest request is the one kept"

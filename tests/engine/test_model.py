@@ -7,7 +7,7 @@ import torch
 
 from engine.config import EngineConfig
 from engine.loader import load_model
-from engine.model import Model
+from engine.model import Batch, Model
 from tests.conftest import make_tiny_model, tiny_hf_config
 
 FAMILIES = ["llama", "llama3", "mistral", "qwen2", "qwen3"]
@@ -33,8 +33,7 @@ def _ids(model: Model) -> torch.Tensor:
 def _full_logits(model: Model, ids: torch.Tensor) -> torch.Tensor:
     n = len(ids)
     kv = model.new_kv(n)
-    kv.num_keys = n
-    return model.logits(model.forward(model.embed(ids), torch.arange(n), kv))
+    return model.logits(model.forward(model.embed(ids), Batch.run(0, n, model.device), kv).h)
 
 
 @torch.inference_mode()
@@ -54,13 +53,11 @@ def test_greedy_20_tokens_equal_hf_generate(family_model):
                              pad_token_id=0)[0, len(ids):].tolist()
     n, ours = len(ids), []
     kv = m.new_kv(n + 20)
-    kv.num_keys = n
-    h = m.forward(m.embed(ids), torch.arange(n), kv)
+    h = m.forward(m.embed(ids), Batch.run(0, n, m.device), kv).h
     for step in range(20):
         token = int(m.logits(h[-1:])[0].argmax())
         ours.append(token)
-        kv.num_keys = n + step + 1
-        h = m.forward(m.embed(torch.tensor([token])), torch.tensor([n + step]), kv)
+        h = m.forward(m.embed(torch.tensor([token])), Batch.run(n + step, 1, m.device), kv).h
     assert ours == hf, f"{m.family}: greedy tokens differ from HF generate"
 
 
@@ -71,11 +68,11 @@ def test_two_parts_and_out_of_order_equal_hf(family_model):
     n, a = len(ids), len(ids) // 3
     ref = m.hf_model(ids[None]).logits[0]
     kv = m.new_kv(n)
-    kv.num_keys = a
-    m.forward(m.embed(ids[:a]), torch.arange(a), kv)  # the prefix first
-    kv.num_keys = n
+    m.forward(m.embed(ids[:a]), Batch.run(0, a, m.device), kv)  # the prefix first
     perm = torch.randperm(n - a, generator=torch.Generator().manual_seed(1)) + a
-    out = m.logits(m.forward(m.embed(ids[perm]), perm, kv))  # the rest, shuffled
+    batch = Batch.of(perm, n, m.device)
+    assert batch.run_start is None, "a shuffled set is not a causal run"
+    out = m.logits(m.forward(m.embed(ids[perm]), batch, kv).h)  # the rest, shuffled
     diff = (ref[perm] - out).abs().max().item()
     assert diff <= 1e-4, f"{m.family}: two-part, out-of-order forward differs by {diff}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.model import Batch
 from engine.rope import Rope, rope_parameters
 from tests.conftest import tiny_hf_config
 
@@ -42,8 +43,8 @@ def test_chunk_moved_to_p_has_the_keys_computed_at_p(tiny4_engine):
     model, n, p = engine.model, chunk.num_tokens, 517
     positions = torch.arange(p, p + n)
     kv = model.new_kv(p + n)
-    kv.num_keys = p + n
-    model.forward(model.embed(torch.tensor(chunk.token_ids)), positions, kv, layers=range(1))
+    model.forward(model.embed(torch.tensor(chunk.token_ids)), Batch.run(p, n, model.device), kv,
+                  layers=range(1))
     moved = model.rope.rotate_at(chunk.k[0], positions)
     diff = (moved - kv.k[0, :, p:p + n]).abs().max().item()
     assert diff <= 1e-5, f"re-rotated keys differ from keys computed at p by {diff}"

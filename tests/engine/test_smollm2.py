@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.metrics import kl_divergence
+from engine.fidelity import kl_divergence
+from engine.model import Batch
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent.parent / "data" / "hotpotqa_5.jsonl"
@@ -41,8 +42,7 @@ def test_top1_at_every_position_of_200_tokens(smollm2_engine):
     ids = torch.tensor(m.tokenizer(text).input_ids[:200])
     ref = m.hf_model(ids[None]).logits[0]
     kv = m.new_kv(200)
-    kv.num_keys = 200
-    ours = m.logits(m.forward(m.embed(ids), torch.arange(200), kv))
+    ours = m.logits(m.forward(m.embed(ids), Batch.run(0, 200, m.device), kv).h)
     assert torch.equal(ref.argmax(-1), ours.argmax(-1)), "top-1 differs at some position"
     assert (ref - ours).abs().max().item() <= 1e-3
 

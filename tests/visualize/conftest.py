@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.attention import InspectResult
 from engine.generate import RunResult
+from engine.inspection import InspectResult
 from engine.link import Kind
 from engine.prompt import Layout, Segment
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,13 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from engine.metrics import TASKS
+from bench.data import DataError, json_type, load_json, string_list
+from engine.text import clean_title
 
 MIB = 1024 * 1024
 ACCEPTED_EXTENSIONS = (".txt", ".md", ".pdf", ".json", ".jsonl")
-MAX_TITLE_CHARS = 120
 MAX_CONTROL_SHARE = 1 / 50
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # Unicode Cc minus \t \n \v \f \r
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -50,18 +48,9 @@ class DocumentLimits:
     max_chars: int = 2_000_000
 
 
-class DocumentError(ValueError):
-    """An upload that cannot be used; the message names the file and what is wrong with it."""
-
-
-def clean_title(text: str) -> str:
-    """`text` fit to show as a title: no control or bidi characters, one line, at most 120."""
-    title = " ".join(_INVISIBLE.sub("", text).split())
-    if len(title) > MAX_TITLE_CHARS:
-        suffix = Path(title).suffix
-        suffix = suffix if len(suffix) <= 10 else ""  # keep a file's extension visible
-        title = title[: MAX_TITLE_CHARS - 1 - len(suffix)] + "…" + suffix
-    return title
+# An upload that cannot be used; the message names the file and what is wrong with it. One
+# error type for every refused input file, uploads and benchmark data alike.
+DocumentError = DataError
 
 
 def safe_name(name: str) -> str:
@@ -114,37 +103,6 @@ def parse_files(files: list[tuple[str, bytes]],
         _check_chars(safe_name(name), total, limits.max_chars, "upload")
         documents.extend(parsed)
     return documents
-
-
-def examples_from_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a benchmark file in the shared schema, one example a line, each validated.
-
-    Required: "chunks" (non-empty list of strings), "question" (string), "answers" (non-empty
-    list of strings). Defaults: "task" "qa" (else one of `metrics.TASKS`), "dataset" the
-    file's stem, "id" "<stem>-<line>". Other keys are kept. Raises `DocumentError`.
-    """
-    path = Path(path)
-    examples = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {lineno}"
-        item = _load_json(line, where)
-        if not isinstance(item, dict):
-            raise DocumentError(f"{where}: expected a JSON object, got {_json_type(item)}")
-        chunks = _string_list(item, "chunks", where)
-        answers = _string_list(item, "answers", where)
-        if not isinstance(item.get("question"), str):
-            raise DocumentError(f'{where}: "question" must be a string')
-        task = item.get("task", "qa")
-        if task not in TASKS:
-            raise DocumentError(f'{where}: "task" must be one of {", ".join(TASKS)}, got {task!r}')
-        examples.append({**item, "id": str(item.get("id", f"{path.stem}-{lineno}")),
-                         "dataset": str(item.get("dataset", path.stem)), "task": task,
-                         "chunks": chunks, "question": item["question"], "answers": answers})
-    if not examples:
-        raise DocumentError(f"{path.name}: holds no examples")
-    return examples
 
 
 def _size(num_bytes: int) -> str:
@@ -205,30 +163,8 @@ def _pdf_text(title: str, data: bytes, max_chars: int) -> str:
     return text
 
 
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), "null")
-
-
-def _load_json(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DocumentError(f"{where}: not valid JSON ({err.msg} at line {err.lineno}, "
-                            f"column {err.colno})") from err
-    except RecursionError as err:  # "[[[[..." a million deep
-        raise DocumentError(f"{where}: JSON nested too deeply") from err
-
-
-def _string_list(item: dict[str, Any], key: str, where: str) -> list[str]:
-    value = item.get(key)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise DocumentError(f'{where}: "{key}" must be a non-empty list of strings')
-    return value
-
-
 def _json_documents(title: str, text: str) -> list[Document]:
-    value = _load_json(text, title)
+    value = load_json(text, title)
     if isinstance(value, list):
         return [doc for index, item in enumerate(value, 1)
                 for doc in _item_documents(item, f"{title} item {index}")]
@@ -241,7 +177,7 @@ def _jsonl_documents(title: str, text: str) -> list[Document]:
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.strip():
             where = f"{title} line {lineno}"
-            documents.extend(_item_documents(_load_json(line, where), where))
+            documents.extend(_item_documents(load_json(line, where), where))
     return documents
 
 
@@ -249,7 +185,7 @@ def _item_documents(item: Any, where: str) -> list[Document]:
     """A shared-schema example -> one document per chunk; {"title", "text"} -> one document.
     `where` ("f.json item 2") names the item in errors and stands in for a missing title."""
     if isinstance(item, dict) and "chunks" in item:
-        chunks = _string_list(item, "chunks", where)
+        chunks = string_list(item, "chunks", where)
         example_id = item.get("id")
         name = clean_title(str(example_id)) if isinstance(example_id, str | int) else ""
         return [Document(f"{name or where} #{n}", chunk) for n, chunk in enumerate(chunks, 1)]
@@ -257,7 +193,7 @@ def _item_documents(item: Any, where: str) -> list[Document]:
         given = item.get("title")
         shown = clean_title(given) if isinstance(given, str) else ""
         return [Document(shown or where, item["text"])]
-    got = _json_type(item)
+    got = json_type(item)
     if isinstance(item, dict):  # keys come from the upload: shortened, repr() escapes them
         got += " with keys " + ", ".join(repr(key[:30]) for key in list(item)[:5])
     raise DocumentError(f'{where}: expected an object with "chunks" (the dataset schema) or '

@@ -13,7 +13,7 @@ import torch
 
 from engine.generate import RunResult
 from engine.link import LinkResult
-from engine.model import Model
+from engine.model import Batch, Model
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,7 @@ def attention_scores(model: Model, link: LinkResult, run: RunResult) -> InspectR
     n = link.layout.num_tokens
     fed = list(run.token_ids[:-1]) if run.stop_reason == "length" else list(run.token_ids)
     ids = [link.layout.token_ids[-1], *fed]
-    positions = torch.arange(n - 1, n + len(fed), device=model.device)
-    kv = link.kv
-    kv.num_keys = n + len(fed)
-    scores: list[torch.Tensor] = []
-    model.forward(model.embed(torch.tensor(ids, device=model.device)), positions, kv,
-                  scores_out=scores)
+    batch = Batch.run(n - 1, len(ids), model.device, capture_scores=True)
+    out = model.forward(model.embed(torch.tensor(ids, device=model.device)), batch, link.kv)
     tokens = tuple(model.tokenizer.decode([t]) for t in ids)
-    return InspectResult(run, torch.stack(scores).cpu(), tuple(positions.tolist()), tokens)
+    return InspectResult(run, out.scores.cpu(), tuple(range(n - 1, n + len(fed))), tokens)

@@ -14,19 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.bench_algorithms import (
-    DEFAULT_ALGORITHMS,
-    REFERENCE,
-    AlgorithmSpec,
-    parse_algorithms,
-)
-from engine.engine import Engine
+from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict
+from bench.metrics import score
+from engine import Engine
+from engine.algorithms import REFERENCE
+from engine.fidelity import measure
 from engine.generate import RunResult
-from engine.link import Kind
-from engine.metrics import kl_divergence, score
-from engine.prompt import chunk_token_ids
+from engine.request import AlgorithmSpec, parse_algorithms
 
-Progress = Callable[[float, str], None]
 Scorer = Callable[[dict[str, Any], str], float]  # (example, answer) -> score in [0, 1]
 
 
@@ -71,15 +66,14 @@ class _Tally:
     forward: list[float] = field(default_factory=list)
 
     def add(self, result: RunResult, reference: RunResult, value: float) -> None:
+        fidelity = measure(result, reference)
         self.scores.append(value)
-        self.same_answer.append(result.token_ids == reference.token_ids)
-        self.same_first_token.append(int(result.first_token_logprobs.argmax())
-                                     == int(reference.first_token_logprobs.argmax()))
-        self.kls.append(kl_divergence(reference.first_token_logprobs,
-                                      result.first_token_logprobs))
+        self.same_answer.append(fidelity.answer_match)
+        self.same_first_token.append(fidelity.first_token_match)
+        self.kls.append(fidelity.first_token_kl)
         self.ttfts.append(result.ttft_ms)
         self.shares.append(result.recompute_share)
-        self.reused.append(sum(1 for m in result.mask if m == Kind.CACHED))
+        self.reused.append(fidelity.counts.num_cached)
         self.gather.append(result.timings_ms.get("gather_ms", 0.0))
         self.forward.append(result.timings_ms.get("forward_ms", 0.0))
 
@@ -104,25 +98,6 @@ class _Tally:
 def task_score(example: dict[str, Any], answer: str) -> float:
     """The example's task metric (F1, Rouge-L or label accuracy) against its gold answers."""
     return score(example["task"], answer, example["answers"])
-
-
-def compile_chunks(engine: Engine, texts: list[str], added: set[str]) -> list[str]:
-    """Compile the chunks -> their keys in order; the keys that were not in the store before
-    go into `added` as they are compiled, so the caller can evict them even after an error."""
-    keys = []
-    for text in texts:
-        present = engine.store.key_for(chunk_token_ids(engine.tokenizer, text)) in engine.store
-        keys.append(engine.compile(text))
-        if not present:
-            added.add(keys[-1])
-    return keys
-
-
-def evict(engine: Engine, keys: set[str]) -> None:
-    """Evict the keys a benchmark added (those the store's own LRU has not evicted yet)."""
-    for key in keys:
-        if key in engine.store:
-            engine.store.evict(key)
 
 
 def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[AlgorithmSpec],
@@ -154,8 +129,8 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
             if i == 0:
                 for spec in specs:
                     if spec.name != "prefix_cache":
-                        engine.run(**request, **spec.run_kwargs(), max_new_tokens=1)
-            results = {spec.label: engine.run(**request, **spec.run_kwargs(),
+                        engine.run(**request, **spec.kwargs(), max_new_tokens=1)
+            results = {spec.label: engine.run(**request, **spec.kwargs(),
                                               max_new_tokens=new_tokens) for spec in specs}
         except ValueError as e:
             hint = " (cap chunks with max_chunks)" if "context limit" in str(e) else ""
@@ -223,8 +198,3 @@ PREFIX_CACHE_NOTE = (
     "template head and the instruction; the chunks differ between examples and are computed "
     "afresh (reused_tokens_mean says how many tokens it reused).")
 
-
-def engine_info(engine: Engine) -> dict[str, str]:
-    """model, device, dtype: what every results file names."""
-    return {"model": engine.model.model_id, "device": str(engine.model.device),
-            "dtype": engine.config.dtype}

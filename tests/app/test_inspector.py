@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from app.attention import Inspection, inspect_attention, render_attention
+from app.inspector import Inspection, inspect_attention, render_attention
 from tests.app.conftest import DOC_A, DOC_B
 
 
@@ -58,10 +58,10 @@ def test_redraw_uses_the_kept_scores(engine, keys):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"layer": 2, "all_layers": False}, "layer must be a whole number in [0, 1], got 2"),
-    ({"head": 4, "all_heads": False}, "head must be a whole number in [0, 3], got 4"),
+    ({"layer": 2, "all_layers": False}, "layer must be an integer in [0, 1], got 2"),
+    ({"head": 4, "all_heads": False}, "head must be an integer in [0, 3], got 4"),
     ({"mode": "raw"}, "mode must be one of minmax, softmax, got 'raw'"),
-    ({"sink_tokens": 0}, "sink tokens must be a whole number in [1, 256], got 0"),
+    ({"sink_tokens": 0}, "sink tokens must be an integer in [1, 256], got 0"),
     ({"algorithms": []}, "choose at least one algorithm"),
     ({"chunks": []}, "no chunks chosen"),
 ])

@@ -15,18 +15,15 @@ import statistics
 import time
 from typing import Any
 
-from engine.bench_accuracy import Progress, engine_info, evaluate
-from engine.bench_algorithms import DEFAULT_ALGORITHMS, REFERENCE, parse_algorithms
-from engine.engine import Engine
+from bench.accuracy import evaluate
+from bench.common import DEFAULT_ALGORITHMS, Progress, engine_info
+from engine import Engine
+from engine.algorithms import REFERENCE
+from engine.request import parse_algorithms
 
 NEEDLE = "The secret code is {code}."
 QUESTION = "What is the secret code?"
 _SENTENCE_END = re.compile(r"[.!?]\s+")
-
-
-def passages_from_examples(examples: list[dict[str, Any]]) -> list[str]:
-    """Every distinct chunk of the examples, in file order: the haystack's material."""
-    return list(dict.fromkeys(c for e in examples for c in e["chunks"] if c.strip()))
 
 
 def make_needle_examples(passages: list[str], num_chunks: int, n: int, seed: int = 0,

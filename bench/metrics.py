@@ -1,4 +1,5 @@
-"""Answer quality and fidelity: SQuAD F1 / exact match, Rouge-L, few-shot label accuracy, KL.
+"""Task metrics: SQuAD F1 / exact match, Rouge-L, few-shot label accuracy (fidelity to full
+recompute is engine/fidelity.py).
 
 Every score is the best over the gold answers, as in SQuAD and LongBench. `score` picks the
 metric of a task ("qa" -> F1, "summarization" -> Rouge-L, "fewshot" -> label accuracy).
@@ -12,8 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from typing import Any
-
-import torch
 
 TASKS = ("qa", "summarization", "fewshot")
 
@@ -105,24 +104,3 @@ def score(task: str, prediction: str, golds: list[str]) -> float:
     if task not in _SCORERS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     return _SCORERS[task](prediction, golds)
-
-
-def kl_divergence(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> float:
-    """KL(P || Q) in nats between two distributions over one vocabulary, given as log-probs.
-
-    Both are renormalised with a log-softmax in float64 (a no-op on exact log-probabilities,
-    a correction for bf16 ones; raw logits work too) and summed in float64. Tokens with
-    P = 0 contribute nothing; a token with P > 0 and Q = 0 makes the result infinite.
-    """
-    if p_logprobs.shape != q_logprobs.shape:
-        raise ValueError(f"shapes differ: {tuple(p_logprobs.shape)} vs {tuple(q_logprobs.shape)}")
-    if p_logprobs.numel() == 0 or p_logprobs.numel() != p_logprobs.shape[-1]:
-        raise ValueError(f"expected one distribution over the vocabulary, got shape "
-                         f"{tuple(p_logprobs.shape)}")
-    log_p = torch.log_softmax(p_logprobs.detach().reshape(-1).to("cpu", torch.float64), dim=0)
-    log_q = torch.log_softmax(q_logprobs.detach().reshape(-1).to("cpu", torch.float64), dim=0)
-    p = log_p.exp()
-    # where(), not p * (log_p - log_q): 0 * (-inf - -inf) would be NaN for tokens P never picks.
-    terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
-    # KL is never negative; rounding can leave -1e-17 for equal distributions.
-    return max(float(terms.sum()), 0.0)

@@ -12,10 +12,12 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from app.compose import choose_algorithms, make_request, prompt_tokens
-from app.errors import as_int, user_errors
+from app.compose import make_requests, prompt_tokens
+from app.errors import user_errors
 from engine import Engine
-from engine.attention import InspectResult
+from engine.algorithms import REFERENCE
+from engine.inspection import InspectResult
+from engine.request import whole_number
 from visualize.attention import MODES, attention_heatmaps, sink_mass_bars
 
 INSPECT_TOKENS = 8  # query rows: the last prompt token and up to 7 answer tokens
@@ -34,11 +36,11 @@ def _view(inspection: Inspection, layer: Any, all_layers: bool, head: Any, all_h
           mode: str, sink_tokens: Any) -> tuple[go.Figure, go.Figure, str]:
     first = next(iter(inspection.results.values()))
     num_layers, num_heads = first.scores.shape[:2]
-    chosen_layer = None if all_layers else as_int(layer, "layer", 0, num_layers - 1)
-    chosen_head = None if all_heads else as_int(head, "head", 0, num_heads - 1)
+    chosen_layer = None if all_layers else whole_number(layer, "layer", 0, num_layers - 1)
+    chosen_head = None if all_heads else whole_number(head, "head", 0, num_heads - 1)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    k = as_int(sink_tokens, "sink tokens", 1, 256)
+    k = whole_number(sink_tokens, "sink tokens", 1, 256)
     heatmap = attention_heatmaps(inspection.results, chosen_layer, chosen_head, mode,
                                  inspection.key_tokens)
     bars = sink_mass_bars(inspection.results, k, chosen_layer)
@@ -70,10 +72,13 @@ def inspect_attention(engine: Engine, prefix: str, chunks: list[str], question: 
 
     -> (heatmaps, sink-mass bars, summary, the kept scores for redrawing).
     """
-    request = make_request(engine, prefix, chunks, question, k, ratio, INSPECT_TOKENS)
+    chosen = set(algorithms or [])
     results: dict[str, InspectResult] = {}
-    for name in choose_algorithms(algorithms):
-        result = engine.inspect(**request.kwargs(name))
+    for request in make_requests(engine, prefix, chunks, question, algorithms, k, ratio,
+                                 INSPECT_TOKENS):
+        if request.algorithm.name == REFERENCE and REFERENCE not in chosen:
+            continue  # no reference needed here: the maps are drawn per algorithm
+        result = engine.inspect_request(request)
         results[result.run.algorithm] = result
     inspection = Inspection(results, prompt_tokens(engine, next(iter(results.values())).run))
     return (*_view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens), inspection)

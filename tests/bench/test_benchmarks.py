@@ -8,27 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.bench import main
-from engine.bench_accuracy import run_accuracy
-from engine.bench_algorithms import AlgorithmSpec, parse_algorithms
-from engine.bench_report import (
+from bench.accuracy import run_accuracy
+from bench.cli import main
+from bench.data import examples_from_jsonl, passages_from_examples
+from bench.needle import NEEDLE, make_needle_examples, needle_score, run_needle
+from bench.report import (
     ACCURACY_COLUMNS,
     write_accuracy_csv,
     write_accuracy_html,
     write_json,
     write_speed_html,
 )
-from engine.bench_speed import run_speed
-from engine.config import EngineConfig
-from engine.documents import examples_from_jsonl
-from engine.needle import (
-    NEEDLE,
-    make_needle_examples,
-    needle_score,
-    passages_from_examples,
-    run_needle,
-)
+from bench.speed import run_speed
+from engine import Engine
 
 SAMPLE = Path(__file__).parent.parent / "data" / "bench_sample.jsonl"
 ALGORITHMS = ("full_recompute", "naive", "cacheblend-15", "legolink-2", "legolink-16",
@@ -48,19 +40,6 @@ def examples() -> list[dict]:
 def test_sample_file_is_small_and_valid(examples):
     assert len(examples) == 3
     assert all(1 <= len(e["chunks"]) <= 3 and e["task"] == "qa" for e in examples)
-
-
-def test_algorithm_specs_carry_their_parameter():
-    config = EngineConfig(model="unused", device="cpu", dtype="float32", recompute_k=8)
-    specs = parse_algorithms("naive,legolink-16,cacheblend-15,legolink", config)
-    assert [s.label for s in specs] == ["full_recompute", "naive", "legolink-16",
-                                        "cacheblend-15", "legolink-8"]
-    assert specs[2] == AlgorithmSpec("legolink", recompute_k=16)
-    assert specs[3].run_kwargs() == {"algorithm": "cacheblend", "recompute_ratio": 0.15}
-    assert parse_algorithms(["legolink-4", "full_recompute"], config)[0].name == "full_recompute"
-    for bad in ("magic", "naive-3", "legolink-x", "cacheblend-150", "legolink-4,legolink-4"):
-        with pytest.raises(ValueError):
-            parse_algorithms(bad, config)
 
 
 def test_needle_generator_is_seeded_and_places_the_needle(examples):

@@ -17,21 +17,15 @@ from typing import Any
 
 import torch
 
-from engine.bench_accuracy import Progress, compile_chunks, engine_info, evict
-from engine.bench_algorithms import DEFAULT_ALGORITHMS, REFERENCE, parse_algorithms
-from engine.bench_text import fresh_prefix, fresh_question, text_of_tokens
-from engine.engine import Engine
-from engine.model import Model
+from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict
+from bench.text import fresh_prefix, fresh_question, text_of_tokens
+from engine import Engine
+from engine.algorithms import REFERENCE
+from engine.model import Model, now_ms
 from engine.prompt import chunk_token_ids, template_parts
+from engine.request import parse_algorithms
 
 NAIVE = "naive"
-
-
-def clock_ms(device: torch.device) -> float:
-    """perf_counter in ms, after the device's queued work has finished."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() * 1e3
 
 
 @torch.inference_mode()
@@ -39,9 +33,9 @@ def hf_prefill_ms(model: Model, token_ids: list[int] | tuple[int, ...]) -> float
     """Time of the plain Hugging Face forward over the tokens (its own KV cache, logits of the
     last position only, as ours computes), in ms."""
     ids = torch.tensor([list(token_ids)], device=model.device)
-    start = clock_ms(model.device)
+    start = now_ms(model.device)
     model.hf_model(input_ids=ids, logits_to_keep=1)
-    return clock_ms(model.device) - start
+    return now_ms(model.device) - start
 
 
 def _ratio(a: float, b: float) -> float:
@@ -117,7 +111,7 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
         for rep in range(repeats + int(warm_up)):
             prefix, question = fresh_prefix(rng), fresh_question(rng)
             for spec in specs:
-                r = engine.run(prefix, keys, question, **spec.run_kwargs(), max_new_tokens=1)
+                r = engine.run(prefix, keys, question, **spec.kwargs(), max_new_tokens=1)
                 if warm_up and rep == 0:
                     continue
                 t = timings[spec.label]
@@ -165,11 +159,11 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
         infos = [c for c in engine.store.stats().chunks if c.key in set(keys)]
         for spec in specs:
             engine.prefix_cache.clear()  # its cache holds this stream's requests only
-            start = clock_ms(engine.model.device)
+            start = now_ms(engine.model.device)
             for prefix, chosen, question in stream:
-                engine.run(prefix, chosen, question, **spec.run_kwargs(),
+                engine.run(prefix, chosen, question, **spec.kwargs(),
                            max_new_tokens=new_tokens)
-            seconds = (clock_ms(engine.model.device) - start) / 1e3
+            seconds = (now_ms(engine.model.device) - start) / 1e3
             out[spec.label] = {"requests_per_s": requests / seconds, "seconds": seconds}
     finally:
         evict(engine, added)
@@ -193,9 +187,9 @@ def _compile_speed(engine: Engine, repeats: int, chunk_tokens: int,
         text = text_of_tokens(engine.tokenizer, chunk_tokens, rng, passages)
         ids = chunk_token_ids(engine.tokenizer, text)
         present = engine.store.key_for(ids) in engine.store
-        start = clock_ms(engine.model.device)
+        start = now_ms(engine.model.device)
         key = engine.compile(text)
-        ours.append(clock_ms(engine.model.device) - start)
+        ours.append(now_ms(engine.model.device) - start)
         if not present:
             evict(engine, {key})
         theirs.append(hf_prefill_ms(engine.model, ids))

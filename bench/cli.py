@@ -1,37 +1,29 @@
 """Benchmarks from the command line: accuracy, needle in a haystack, speed.
 
-    python -m engine.bench accuracy --data FILE.jsonl --algorithms full_recompute,naive,\
+    python -m bench accuracy --data FILE.jsonl --algorithms full_recompute,naive,\
 legolink-16 --limit N --max-chunks C --out DIR     # DIR/accuracy.json, .csv, .html
-    python -m engine.bench needle --data FILE.jsonl --num-chunks 6,16 --limit N --out DIR
-    python -m engine.bench speed --lengths 512,1024,2048,4096 --out DIR  # speed.json, .html
+    python -m bench needle --data FILE.jsonl --num-chunks 6,16 --limit N --out DIR
+    python -m bench speed --lengths 512,1024,2048,4096 --out DIR  # speed.json, .html
 
 Algorithms carry their parameter in the name ("legolink-16", "cacheblend-15"); full_recompute
-always runs, first, as the reference. The runners live in engine.bench_accuracy,
-engine.needle and engine.bench_speed, importable without this command line.
+always runs, first, as the reference. The runners live in bench.accuracy, bench.needle and
+bench.speed, importable without this command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.bench_accuracy import run_accuracy
-from engine.bench_algorithms import DEFAULT_ALGORITHMS
-from engine.bench_report import (
-    write_accuracy_csv,
-    write_accuracy_html,
-    write_json,
-    write_speed_html,
-)
-from engine.bench_speed import run_speed
-from engine.config import EngineConfig
-from engine.documents import examples_from_jsonl
-from engine.engine import Engine
-from engine.needle import passages_from_examples, run_needle
+from bench.accuracy import run_accuracy
+from bench.common import DEFAULT_ALGORITHMS, tqdm_progress
+from bench.data import examples_from_jsonl, passages_from_examples
+from bench.needle import run_needle
+from bench.report import write_accuracy_csv, write_accuracy_html, write_json, write_speed_html
+from bench.speed import run_speed
+from engine import Engine, EngineConfig
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -46,7 +38,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -82,22 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--data", type=Path, help="passages for the chunk text "
                        "(default: synthetic text; speed does not depend on it)")
     return parser
-
-
-@contextmanager
-def tqdm_progress(description: str) -> Iterator[Callable[[float, str], None]]:
-    """A progress callable (fraction, text) drawing a tqdm bar on stderr."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, desc=description, file=sys.stderr, unit="‰",
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}")
-    try:
-        def update(fraction: float, text: str) -> None:
-            bar.n = round(1000 * min(max(fraction, 0.0), 1.0))
-            bar.set_postfix_str(text)  # refreshes the bar
-        yield update
-    finally:
-        bar.close()
 
 
 def _engine(args: argparse.Namespace) -> Engine:
