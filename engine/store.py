@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,12 +225,13 @@ class ChunkStore:
     # Persistence: one safetensors file per chunk, written to a temporary name and renamed, so
     # a save killed half-way leaves every earlier file whole; a checksum catches corruption.
 
-    def save(self, path: str | Path) -> int:
-        """Write every chunk under `path` (a directory); -> number of chunks written."""
+    def save(self, path: str | Path, keys: Iterable[str] | None = None) -> int:
+        """Write every chunk (or those of `keys` still stored) under `path`, a directory that
+        then holds exactly those chunks; -> number of chunks written."""
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            chunks = list(self._chunks.values())
+            chunks = [c for c in self._chunks.values() if keys is None or c.key in set(keys)]
         for chunk in chunks:
             target = directory / f"{chunk.key}.safetensors"
             tensors = {"k": chunk.k.contiguous().cpu(), "v": chunk.v.contiguous().cpu(),

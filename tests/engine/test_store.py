@@ -143,3 +143,12 @@ def test_concurrent_compiles_of_one_text_store_one_chunk(tiny4_engine):
     assert not errors and len(set(keys)) == 1 and len(keys) == 8
     stats = tiny4_engine.store.stats()
     assert stats.num_chunks == 1 and stats.num_compiled == 1, "compiled more than once"
+
+
+def test_save_can_keep_only_some_chunks(tiny4_model_dir, tmp_path):
+    a = _engine(tiny4_model_dir, tmp_path)
+    keys = [a.compile(t) for t in TEXTS[:3]]
+    assert a.store.save(tmp_path / "store", keys=[keys[0], keys[2], "f" * 32]) == 2
+    b = _engine(tiny4_model_dir, tmp_path)
+    assert b.store.load(tmp_path / "store") == (2, [])
+    assert sorted(c.key for c in b.store.stats().chunks) == sorted([keys[0], keys[2]])
