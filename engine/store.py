@@ -230,8 +230,9 @@ class ChunkStore:
         then holds exactly those chunks; -> number of chunks written."""
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
+        wanted = None if keys is None else set(keys)
         with self._lock:
-            chunks = [c for c in self._chunks.values() if keys is None or c.key in set(keys)]
+            chunks = [c for c in self._chunks.values() if wanted is None or c.key in wanted]
         for chunk in chunks:
             target = directory / f"{chunk.key}.safetensors"
             tensors = {"k": chunk.k.contiguous().cpu(), "v": chunk.v.contiguous().cpu(),
