@@ -3,8 +3,10 @@
 Weights come from a `transformers` model; the forward is ours. Its one core call,
 `Model.forward`, takes the hidden states of a `Batch` of positions, computes their Q/K/V layer
 by layer, writes their K/V into the per-layer buffers, and lets their queries attend causally
-*by position* over every key present. Full prefill, decoding, compiling a chunk and every link
-algorithm are calls of it with different batches; the caller says which kind it is.
+*by position* over every key present, block by block (engine/attention.py), so no work is spent
+on keys a query cannot see. Full prefill, decoding, compiling a chunk and every link algorithm
+are calls of it with different batches; the caller says which kind it is. Full prefill rounds
+exactly as the Hugging Face forward does (same kernels, same order of additions).
 """
 
 from __future__ import annotations
