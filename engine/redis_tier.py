@@ -162,8 +162,8 @@ class RedisTier:
         now = time.monotonic()
         if now - self._memory_at >= INFO_EVERY_S:
             info = self._call("info", lambda: self._client.info("memory"), None)
-            self._memory_at = now
-            if info is not None:
+            if info is not None:  # else try again next time: Redis may be back by then
+                self._memory_at = now
                 self._memory = (int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)),
                                 str(info.get("maxmemory_policy", "")))
         used, maximum, policy = self._memory
@@ -171,7 +171,7 @@ class RedisTier:
             error = self._error
         connected = not error and self.available
         warning = error
-        if connected and maximum == 0:
+        if connected and policy and maximum == 0:  # (policy is "" until INFO was read)
             warning = (f"shared chunk store {self.url} has no maxmemory: it grows until the "
                        "machine runs out (start redis-server with --maxmemory and "
                        "--maxmemory-policy allkeys-lru)")
