@@ -78,10 +78,10 @@ def decode(data: bytes, fmt: ChunkFormat, max_tokens: int, key: str | None = Non
     if fmt.key_for(ids) != meta.get("key"):
         raise ChunkRefused("key does not match its token ids")
     for name in ("k", "v"):
-        largest = float(tensors[name].abs().amax())
-        if not largest <= MAX_ABS_KV:  # NaN fails this comparison too
-            raise ChunkRefused(f"{name.upper()} holds non-finite or out-of-range values (largest "
-                               f"|x| = {largest:g}, limit {MAX_ABS_KV:g})")
+        low, high = (float(x) for x in torch.aminmax(tensors[name]))
+        if not -MAX_ABS_KV <= low <= high <= MAX_ABS_KV:  # NaN fails these comparisons too
+            raise ChunkRefused(f"{name.upper()} holds non-finite or out-of-range values (min "
+                               f"{low:g}, max {high:g}, limit ±{MAX_ABS_KV:g})")
     return ChunkKV(meta["key"], title, ids, tensors["k"].to(fmt.device),
                    tensors["v"].to(fmt.device))
 
