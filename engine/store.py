@@ -238,6 +238,12 @@ class ChunkStore:
             for key in list(self._chunks):
                 self._drop(key)
 
+    @property
+    def warning(self) -> str:
+        """What is wrong with the shared tier ("" when all is well, or with no shared tier):
+        cheap enough to poll for the app's header."""
+        return self.shared.tier.status().warning if self.shared is not None else ""
+
     def stats(self) -> StoreStats:
         shared = self.shared.tier.status() if self.shared is not None else None  # not under _lock
         with self._lock:
