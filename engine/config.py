@@ -71,7 +71,8 @@ class EngineConfig:
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
-                     "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries", "prefix_cache_budget_bytes"):
+                     "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries",
+                     "prefix_cache_budget_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
