@@ -119,6 +119,9 @@ def run_replica(config: EngineConfig, num_chunks: int = 4, chunk_tokens: int = 5
                                                         for k in keys),
         "repeats": repeats, "kv_bytes": transfer["kv_bytes"],
         "ttft_ms_median": {"local_hit": local, "second_replica": remote, "compile": cold},
+        # the least disturbed run of each: on a shared machine, the better estimate of the cost
+        "ttft_ms_min": {"local_hit": min(local_ms), "second_replica": min(second_ms),
+                        "compile": min(compile_ms)},
         "second_replica_over_local_hit": ratio, "second_replica_over_compile": remote / cold,
         "transfer": transfer, "same_answer": same_answer,
         "targets": [{"name": "second_replica_over_local_hit", "value": ratio,
@@ -128,7 +131,8 @@ def run_replica(config: EngineConfig, num_chunks: int = 4, chunk_tokens: int = 5
 
 
 def _transfer(replica: Engine, keys: list[str]) -> dict[str, float]:
-    """MB/s of reading the chunk values from Redis: raw GETs, then GET + decode + checks."""
+    """MB/s of reading the chunk values from Redis: raw GETs one after another, then as a
+    request reads them (in parallel, with decoding and checks)."""
     tier, device = replica.store.shared.tier, replica.model.device
     start = now_ms(device)
     values = [tier.get(key) for key in keys]
@@ -136,7 +140,7 @@ def _transfer(replica: Engine, keys: list[str]) -> dict[str, float]:
     if any(v is None for v in values):
         raise RuntimeError(f"a chunk is missing from the shared store ({tier.status().warning})")
     start = now_ms(device)
-    chunks = [replica.store.fetch(key) for key in keys]
+    chunks = replica.store.fetch_many(keys)  # as a request reads them: in parallel
     fetch_ms = now_ms(device) - start
     value_bytes = sum(len(v) for v in values)
     return {"value_bytes": value_bytes, "kv_bytes": sum(c.num_bytes for c in chunks),

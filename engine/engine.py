@@ -142,7 +142,7 @@ class Engine:
         """Fetch the chunks, lay out the prompt, check its size, link -> (algorithm, result)."""
         spec = request.algorithm
         algo = make_algorithm(spec.name, spec.label, spec.value, self.prefix_cache)
-        stored = [self._fetch(key) for key in request.chunks]
+        stored = self._fetch(request.chunks)
         layout = build_layout(self.tokenizer, request.prefix,
                               [(c.key, c.title, list(c.token_ids)) for c in stored],
                               request.question)
@@ -158,8 +158,8 @@ class Engine:
             job = LinkInput(self.model, layout, stored, layout.num_tokens + request.max_new_tokens)
             return algo, algo.link(job)
 
-    def _fetch(self, key: str) -> ChunkKV:
-        """A chunk by key: stored here, recompiled from the token ids it had when evicted, or
-        read from the shared store. Unknown keys fail here, with a message, before anything
-        is computed."""
-        return self.store.fetch(key, partial(compile_chunk, self.model))
+    def _fetch(self, keys: tuple[str, ...]) -> list[ChunkKV]:
+        """A request's chunks, each stored here, recompiled from the token ids it had when
+        evicted, or read from the shared store. Unknown keys fail here, with a message, before
+        anything is computed."""
+        return self.store.fetch_many(keys, partial(compile_chunk, self.model))

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from engine.chunk import ChunkFormat, ChunkKV
 from engine.chunk_codec import ChunkRefused, decode, encode
@@ -19,6 +20,7 @@ from engine.redis_tier import RedisTier
 
 log = logging.getLogger(__name__)
 MAX_UNSHARED = 1024  # chunks compiled while Redis failed, written to it once it answers
+MAX_PARALLEL_READS = 4  # one request's chunks read at once
 MAX_WAITS = 3  # replicas that failed to deliver a chunk before this one compiles it anyway
 
 
@@ -33,18 +35,20 @@ class SharedChunks:
         self._unshared: OrderedDict[str, None] = OrderedDict()
         self.num_fetched = 0  # chunks read instead of compiled
         self.num_refused = 0  # entries refused (corrupt, another model's, out of limits)
-        self.refusal = ""  # why the last one was refused
 
     @property
     def available(self) -> bool:
         return self.tier.available
 
-    def read(self, key: str, wait: bool = False) -> ChunkKV | None:
-        """The checked chunk of `key` (once another replica has written it, if `wait`); None
-        when absent, refused or Redis fails."""
+    def read(self, key: str, wait: bool = False) -> ChunkKV | str:
+        """The checked chunk of `key` (once another replica has written it, if `wait`), or
+        why there is none (absent, unreachable, refused and why), to end "chunk ... is not in
+        the store ..." with."""
         data = self.tier.wait(key) if wait else self.tier.get(key)
         if data is None:
-            return None
+            if not self.tier.available:
+                return "and the shared store is unreachable"
+            return "nor in the shared store"
         try:
             chunk = decode(data, self.format, self.max_tokens, key=key)
             if chunk.num_bytes > self.budget_bytes:
@@ -52,12 +56,19 @@ class SharedChunks:
         except Exception as e:  # ChunkRefused, or anything a crafted value provokes
             with self._lock:
                 self.num_refused += 1
-                self.refusal = str(e)
             log.warning("shared chunk %s refused: %s", key, e)
-            return None
+            return f"and the shared store's copy was refused ({e})"
         with self._lock:
             self.num_fetched += 1
         return chunk
+
+    def read_many(self, keys: list[str]) -> list[ChunkKV | str]:
+        """`read` for each key, in parallel: one value's transfer overlaps another's checks
+        (socket reads and sha256 release the GIL)."""
+        if len(keys) == 1:
+            return [self.read(keys[0])]
+        with ThreadPoolExecutor(min(MAX_PARALLEL_READS, len(keys))) as pool:
+            return list(pool.map(self.read, keys))
 
     def write(self, chunk: ChunkKV) -> None:
         """Write a chunk compiled here; one Redis did not take is written once it answers."""
@@ -88,12 +99,12 @@ class SharedChunks:
         token, waits = self.tier.lock(key), 0
         while token is None and waits < MAX_WAITS:  # another replica compiles it: wait
             chunk = self.read(key, wait=True)
-            if chunk is not None:
+            if isinstance(chunk, ChunkKV):
                 return chunk
             token, waits = self.tier.lock(key), waits + 1  # it failed: our turn
         try:
             chunk = self.read(key)
-            if chunk is None:
+            if not isinstance(chunk, ChunkKV):
                 chunk = compile_fn()
                 self.write(chunk)
             return chunk

@@ -144,31 +144,37 @@ class ChunkStore:
         """The chunk of `key` for a request: from memory, else recompiled from the token ids
         it had when evicted (with `compile_fn`), else from the shared tier; KeyError with a
         message when none has it. A chunk brought back counts as used, not as a hit."""
+        return self.fetch_many([key], compile_fn)[0]
+
+    def fetch_many(self, keys: Iterable[str], compile_fn: CompileFn | None = None,
+                   ) -> list[ChunkKV]:
+        """`fetch` for each key, in order; those only the shared tier has are read from it in
+        parallel."""
+        keys, why = list(keys), {}
+        if self.shared is not None:
+            with self._lock:  # evicted ones with a compile_fn: get_or_compile asks the tier
+                wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k) and k not in
+                          self._chunks and (compile_fn is None or k not in self._evicted)]
+            if wanted:
+                with self._compile_lock:
+                    self.shared.write_unshared(self._local)
+                    for key, got in zip(wanted, self.shared.read_many(wanted), strict=True):
+                        with self._lock:
+                            if isinstance(got, str):
+                                why[key] = got
+                            elif key not in self._chunks:
+                                self._insert(got)
+        return [self._fetch_one(key, compile_fn, why.get(key, "")) for key in keys]
+
+    def _fetch_one(self, key: str, compile_fn: CompileFn | None, why: str) -> ChunkKV:
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
             evicted = self._evicted.get(key)
         if evicted is not None and compile_fn is not None:
             self.get_or_compile(evicted[1], evicted[0], compile_fn)
-            return self.peek(key)
-        why = ""
-        if self.shared is not None and _KEY.fullmatch(key):
-            with self._compile_lock:
-                self.shared.write_unshared(self._local)
-                refused = self.shared.num_refused
-                chunk = self.shared.read(key)
-                if chunk is not None:
-                    with self._lock:
-                        self._insert(chunk)
-                        return chunk
-            if self.shared.num_refused != refused:
-                why = f" and the shared store's copy was refused ({self.shared.refusal})"
-            elif not self.shared.available:
-                why = " and the shared store is unreachable"
-            else:
-                why = " nor in the shared store"
         with self._lock:
-            if key in self._chunks:  # brought back meanwhile by another thread
+            if key in self._chunks:
                 return self._chunks[key]
             raise self._missing(key, why)
 
@@ -207,7 +213,7 @@ class ChunkStore:
 
     def _missing(self, key: str, why: str = "") -> KeyError:
         where = "was evicted from the store" if key in self._evicted else "is not in the store"
-        return KeyError(f"chunk {key!r} {where}{why}: compile it again")
+        return KeyError(f"chunk {key!r} {where}{' ' + why if why else ''}: compile it again")
 
     def get(self, key: str, hit: bool = True) -> ChunkKV:
         """The chunk for a key, marked most recently used and (if `hit`) counted as a hit."""

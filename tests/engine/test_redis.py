@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 import time
 from dataclasses import replace
 
@@ -117,6 +118,24 @@ def test_crafted_shared_values_are_refused(tiny4_engine, redis_server, case):
     assert b.compile(TEXTS[0]) == key and b.store.stats().num_compiled == 1, "not recompiled"
 
 
+def test_a_request_reads_its_chunks_in_parallel_and_refuses_each_bad_one_once(tiny4_engine,
+                                                                               redis_server):
+    a, b = _replica(tiny4_engine, redis_server.url), _replica(tiny4_engine, redis_server.url)
+    keys = [a.compile(t) for t in TEXTS]
+    redis_server.client().set(_value_key(keys[2]), b"\x00" * 16)
+    with pytest.raises(KeyError, match=f"chunk '{keys[2]}' is not in the store and the shared "
+                                       "store's copy was refused"):
+        b.run("Sys.", keys, "Q?", "naive", max_new_tokens=2)
+    stats = b.store.stats()
+    assert (stats.num_fetched, stats.num_refused) == (3, 1)
+    assert sorted(c.key for c in stats.chunks) == sorted(keys[:2] + keys[3:])
+    b.compile(TEXTS[2])  # its text is known: compiled and the bad value replaced
+    c = _replica(tiny4_engine, redis_server.url)
+    out = c.run("Sys.", keys, "Q?", "naive", max_new_tokens=2)
+    assert c.store.stats().num_fetched == 4 and c.store.stats().num_compiled == 0
+    assert out.token_ids == a.run("Sys.", keys, "Q?", "naive", max_new_tokens=2).token_ids
+
+
 def test_another_models_value_is_refused(tiny4_engine, tiny_model_dir, redis_server):
     other = Engine(replace(tiny4_engine.config, model=str(tiny_model_dir),
                            store_url=redis_server.url))
@@ -149,12 +168,16 @@ def test_redis_killed_during_a_request_then_back(tiny4_engine, redis_server, mon
     keys = [a.compile(t) for t in TEXTS[:2]]
     expected = a.run("Sys.", keys, "Q?", "naive", max_new_tokens=4)
     tier = b.store.shared.tier
-    read = tier.get
+    read, first_read = tier.get, threading.Event()
 
-    def read_then_crash(key):  # Redis dies right after B read the first chunk of its request
-        data = read(key)
+    def read_then_crash(key):  # Redis dies once B has read the first chunk of its request
+        if key == keys[0]:
+            data = read(key)
+            first_read.set()
+            return data
+        first_read.wait(10)  # (B reads a request's chunks in parallel)
         redis_server.kill()
-        return data
+        return read(key)
 
     monkeypatch.setattr(tier, "get", read_then_crash)
     with pytest.raises(KeyError, match="the shared store is unreachable"):
