@@ -25,6 +25,13 @@ def _default_cache_dir() -> str:
     return os.environ.get("EPIC_CACHE_DIR") or str(Path.home() / ".cache" / "epic-lab")
 
 
+def _default_store_url() -> str:
+    return os.environ.get("EPIC_STORE_URL", "").strip()
+
+
+STORE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine needs to know, chosen once.
@@ -47,6 +54,9 @@ class EngineConfig:
     prefix_cache_entries: int = 4  # earlier requests whose prompt KV prefix_cache keeps
     prefix_cache_budget_bytes: int = 512 * 1024**2  # and the bytes those copies may take
     cache_dir: str = field(default_factory=_default_cache_dir)  # converted-model cache
+    # The shared chunk store replicas compile into and read from ("": this process only), e.g.
+    # redis://127.0.0.1:6379/0; run that Redis with --maxmemory and allkeys-lru.
+    store_url: str = field(default_factory=_default_store_url)
 
     def __post_init__(self) -> None:
         device = self.device
@@ -70,6 +80,9 @@ class EngineConfig:
                              f"{self.max_recompute_k}], got {self.recompute_k}")
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
+        if self.store_url and not self.store_url.startswith(STORE_URL_SCHEMES):
+            raise ValueError(f"store_url must start with one of {', '.join(STORE_URL_SCHEMES)} "
+                             f"(or be empty for a local store), got {self.store_url[:80]!r}")
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
                      "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries",
                      "prefix_cache_budget_bytes"):
