@@ -7,6 +7,7 @@ refused upload loses nothing already compiled.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from pathlib import Path
@@ -121,6 +122,13 @@ def store_summary(engine: Engine) -> str:
     prefix = engine.prefix_cache.stats()
     text += (f"  \nprefix_cache baseline: {prefix.num_entries} earlier request(s) kept, "
              f"{size_text(prefix.num_bytes)} of its own {size_text(prefix.budget_bytes)} budget")
+    if stats.shared_status:  # local memory above, the Redis replicas share below
+        text += (f"  \nShared store: {html.escape(stats.shared_status)} · "
+                 f"{size_text(stats.shared_bytes)} used of "
+                 f"{size_text(stats.shared_budget_bytes) if stats.shared_budget_bytes else 'no'}"
+                 f" maxmemory · {stats.num_fetched} chunk(s) read from other replicas")
+    if stats.warning:
+        text += f"  \n⚠️ {html.escape(stats.warning)}"
     if stats.evicted:
         recent = ", ".join(f"{title or key[:8]}" for key, title in reversed(stats.evicted[-5:]))
         text += f"  \nRecently evicted: {recent}"

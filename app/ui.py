@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -22,7 +23,8 @@ def header(engine: Engine) -> str:
     spec = engine.model.spec
     chips = [f"model: {model}", f"device: {engine.config.device}",
              f"dtype: {engine.config.dtype}",
-             f"{spec.num_layers} layers · {spec.num_heads} heads · {spec.num_kv_heads} KV heads"]
+             f"{spec.num_layers} layers · {spec.num_heads} heads · {spec.num_kv_heads} KV heads",
+             f"store: {engine.store.stats().shared_status or 'this process only'}"]
     return (f"<div id='epic-header'><h1>{TITLE}</h1><p>Position-independent caching: compile "
             "documents into KV caches once, link them behind any prefix in any order, and race "
             "LegoLink (EPIC, ICML 2025) against the baselines.</p><div class='chips'>"
@@ -30,11 +32,21 @@ def header(engine: Engine) -> str:
             + "</div></div>")
 
 
+def store_note(engine: Engine) -> str:
+    """A warning under the header while the shared chunk store fails ("" when all is well)."""
+    warning = engine.store.warning
+    return f"<div id='store-warning'>⚠️ {html.escape(warning)}</div>" if warning else ""
+
+
 def build_ui(engine: Engine, presets: Presets | None = None) -> gr.Blocks:
     """The whole app over one shared engine. Launch it with `launch`."""
     presets = presets or load_presets()
     with gr.Blocks(title=TITLE) as demo:
         gr.HTML(header(engine))
+        note = gr.HTML(store_note(engine))  # polled outside the model queue: never waits
+        for event in (demo.load, gr.Timer(10).tick):
+            event(partial(store_note, engine), outputs=note, queue=False, show_progress="hidden",
+                  api_visibility="private")
         with gr.Tabs():
             with gr.Tab("Library", id="library"):
                 library = ui_library.build(engine)

@@ -1,9 +1,10 @@
-"""Benchmarks from the command line: accuracy, needle in a haystack, speed.
+"""Benchmarks from the command line: accuracy, needle in a haystack, speed, replicas.
 
     python -m bench accuracy --data FILE.jsonl --algorithms full_recompute,naive,\
 legolink-16 --limit N --max-chunks C --out DIR     # DIR/accuracy.json, .csv, .html
     python -m bench needle --data FILE.jsonl --num-chunks 6,16 --limit N --out DIR
     python -m bench speed --lengths 512,1024,2048,4096 --out DIR  # speed.json, .html
+    python -m bench replica --num-chunks 4 --out DIR   # DIR/replica.json (starts a redis-server)
 
 Algorithms carry their parameter in the name ("legolink-16", "cacheblend-15"); full_recompute
 always runs, first, as the reference. The runners live in bench.accuracy, bench.needle and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from bench.accuracy import run_accuracy
 from bench.common import DEFAULT_ALGORITHMS, tqdm_progress
 from bench.data import examples_from_jsonl, passages_from_examples
 from bench.needle import run_needle
+from bench.replica import local_redis, run_replica
 from bench.report import write_accuracy_csv, write_accuracy_html, write_json, write_speed_html
 from bench.speed import run_speed
 from engine import Engine, EngineConfig
@@ -41,11 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", required=True, type=Path, help="directory for the results")
-    common.add_argument("--model", help="bundled:smollm2 (default), a hub id or a local path")
-    common.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    common.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    base = argparse.ArgumentParser(add_help=False)
+    base.add_argument("--out", required=True, type=Path, help="directory for the results")
+    base.add_argument("--model", help="bundled:smollm2 (default), a hub id or a local path")
+    base.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    base.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    common = argparse.ArgumentParser(add_help=False, parents=[base])
     common.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
                         help="comma-separated, e.g. full_recompute,naive,legolink-16")
     accuracy = commands.add_parser("accuracy", parents=[common],
@@ -73,14 +77,51 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--seed", type=int, default=0, help="seeds texts, prefixes, streams")
     speed.add_argument("--data", type=Path, help="passages for the chunk text "
                        "(default: synthetic text; speed does not depend on it)")
+    replica = commands.add_parser("replica", parents=[base],
+                                  help="a second replica's first request, through Redis")
+    replica.add_argument("--store-url", help="the shared Redis (default: start a redis-server "
+                         "on a free loopback port)")
+    replica.add_argument("--num-chunks", type=int, default=4, help="chunks in the document")
+    replica.add_argument("--chunk-tokens", type=int, default=512, help="tokens per chunk")
+    replica.add_argument("--repeats", type=int, default=5, help="timed requests of each kind")
+    replica.add_argument("--algorithm", default="legolink-16", help="the link algorithm")
     return parser
 
 
-def _engine(args: argparse.Namespace) -> Engine:
-    options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+def _config(args: argparse.Namespace, **extra: Any) -> EngineConfig:
+    options: dict[str, Any] = {"device": args.device, "dtype": args.dtype, **extra}
     if args.model:
         options["model"] = args.model
-    return Engine(EngineConfig(**options))
+    return EngineConfig(**options)
+
+
+def _run_replica(args: argparse.Namespace) -> list[Path]:
+    with ExitStack() as stack:
+        url = args.store_url or stack.enter_context(local_redis())
+        with tqdm_progress("replica") as progress:
+            result = run_replica(_config(args, store_url=url), args.num_chunks,
+                                 args.chunk_tokens, args.repeats, args.algorithm,
+                                 progress=progress)
+    ttft = result["ttft_ms_median"]
+    print(f"{result['context_tokens']} tokens in {result['num_chunks']} chunks, "
+          f"{result['kv_bytes'] / 1e6:.1f} MB of KV, {result['algorithm']}")
+    print(f"TTFT median: local hit {ttft['local_hit']:.1f} ms, second replica "
+          f"{ttft['second_replica']:.1f} ms, compile {ttft['compile']:.1f} ms")
+    low = result["ttft_ms_min"]
+    print(f"TTFT min: local hit {low['local_hit']:.1f} ms, second replica "
+          f"{low['second_replica']:.1f} ms, compile {low['compile']:.1f} ms")
+    print(f"second replica / local hit = {result['second_replica_over_local_hit']:.2f} "
+          f"(target <= 1.3: {'met' if result['targets'][0]['met'] else 'MISSED'}), "
+          f"/ compile = {result['second_replica_over_compile']:.3f}")
+    t = result["transfer"]
+    print(f"transfer over the link to Redis: GET {t['get_mb_per_s']:.0f} MB/s, as a request "
+          f"reads (parallel, checked) {t['fetch_mb_per_s']:.0f} MB/s; same answer: "
+          f"{result['same_answer']}")
+    return [write_json(result, args.out / "replica.json")]
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine(_config(args))
 
 
 def _examples(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -98,6 +139,8 @@ def _print_rows(rows: dict[str, dict[str, float]], columns: tuple[str, ...]) -> 
 def run_command(args: argparse.Namespace) -> list[Path]:
     """Run one parsed command -> the files written."""
     out: Path = args.out
+    if args.command == "replica":
+        return _run_replica(args)
     if args.command == "accuracy":
         examples = _examples(args.data, args.limit)
         engine = _engine(args)

@@ -25,6 +25,13 @@ def _default_cache_dir() -> str:
     return os.environ.get("EPIC_CACHE_DIR") or str(Path.home() / ".cache" / "epic-lab")
 
 
+def _default_store_url() -> str:
+    return os.environ.get("EPIC_STORE_URL", "").strip()
+
+
+STORE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine needs to know, chosen once.
@@ -42,10 +49,14 @@ class EngineConfig:
     chunk_tokens: int = 512  # chunking budget per chunk
     max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
     max_new_tokens: int = 256  # upper bound for one request's generation
+    max_chunks_per_request: int = 64  # bounds a request's work (and its figures) by count too
     store_budget_bytes: int = 2 * 1024**3  # chunk KV kept in memory before LRU eviction
     prefix_cache_entries: int = 4  # earlier requests whose prompt KV prefix_cache keeps
     prefix_cache_budget_bytes: int = 512 * 1024**2  # and the bytes those copies may take
     cache_dir: str = field(default_factory=_default_cache_dir)  # converted-model cache
+    # The shared chunk store replicas compile into and read from ("": this process only), e.g.
+    # redis://127.0.0.1:6379/0; run that Redis with --maxmemory and allkeys-lru.
+    store_url: str = field(default_factory=_default_store_url)
 
     def __post_init__(self) -> None:
         device = self.device
@@ -69,8 +80,12 @@ class EngineConfig:
                              f"{self.max_recompute_k}], got {self.recompute_k}")
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
+        if self.store_url and not self.store_url.startswith(STORE_URL_SCHEMES):
+            raise ValueError(f"store_url must start with one of {', '.join(STORE_URL_SCHEMES)} "
+                             f"(or be empty for a local store), got {self.store_url[:80]!r}")
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
-                     "store_budget_bytes", "prefix_cache_entries", "prefix_cache_budget_bytes"):
+                     "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries",
+                     "prefix_cache_budget_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 

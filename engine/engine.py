@@ -21,6 +21,7 @@ from engine.loader import load_model
 from engine.model import Model
 from engine.prefix_cache import PrefixCache
 from engine.prompt import build_layout, chunk_token_ids
+from engine.redis_tier import RedisTier
 from engine.request import Request
 from engine.store import ChunkFormat, ChunkKV, ChunkStore
 from engine.text import clean_title, title_of
@@ -36,7 +37,9 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None, model: Model | None = None) -> None:
         self.config = config or EngineConfig()
         self.model = model or load_model(self.config)
-        self.store = ChunkStore(ChunkFormat.of(self.model), self.config.store_budget_bytes)
+        shared = RedisTier(self.config.store_url) if self.config.store_url else None
+        self.store = ChunkStore(ChunkFormat.of(self.model), self.config.store_budget_bytes,
+                                max_chunk_tokens=self.context_limit, shared=shared)
         self.prefix_cache = PrefixCache(self.config.prefix_cache_entries,
                                         self.config.prefix_cache_budget_bytes)
         self._lock = threading.Lock()  # not RLock: a stream may resume on another thread
@@ -139,7 +142,7 @@ class Engine:
         """Fetch the chunks, lay out the prompt, check its size, link -> (algorithm, result)."""
         spec = request.algorithm
         algo = make_algorithm(spec.name, spec.label, spec.value, self.prefix_cache)
-        stored = [self._fetch(key) for key in request.chunks]
+        stored = self._fetch(request.chunks)
         layout = build_layout(self.tokenizer, request.prefix,
                               [(c.key, c.title, list(c.token_ids)) for c in stored],
                               request.question)
@@ -155,15 +158,8 @@ class Engine:
             job = LinkInput(self.model, layout, stored, layout.num_tokens + request.max_new_tokens)
             return algo, algo.link(job)
 
-    def _fetch(self, key: str) -> ChunkKV:
-        """A chunk by key; one evicted earlier is recompiled from its remembered token ids.
-        Unknown keys fail here, with a message, before anything is computed."""
-        try:
-            return self.store.peek(key)
-        except KeyError:
-            evicted = self.store.evicted_token_ids(key)
-            if evicted is None:
-                raise
-            title, token_ids = evicted
-            self.store.get_or_compile(token_ids, title, partial(compile_chunk, self.model))
-            return self.store.peek(key)
+    def _fetch(self, keys: tuple[str, ...]) -> list[ChunkKV]:
+        """A request's chunks, each stored here, recompiled from the token ids it had when
+        evicted, or read from the shared store. Unknown keys fail here, with a message, before
+        anything is computed."""
+        return self.store.fetch_many(keys, partial(compile_chunk, self.model))

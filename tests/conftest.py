@@ -14,6 +14,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Tests choose their shared store themselves: one set in the shell would join their stores.
+os.environ.pop("EPIC_STORE_URL", None)
 
 EOS, BOS = "<eos>", "<bos>"
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from engine import Engine, EngineConfig
 
@@ -152,3 +157,126 @@ def test_save_can_keep_only_some_chunks(tiny4_model_dir, tmp_path):
     b = _engine(tiny4_model_dir, tmp_path)
     assert b.store.load(tmp_path / "store") == (2, [])
     assert sorted(c.key for c in b.store.stats().chunks) == sorted([keys[0], keys[2]])
+
+
+# Crafted store files (issue 14, item 6): whoever writes a file can also write a matching
+# checksum and key, so each one below is consistent except for the one thing it gets wrong.
+
+def _sha256(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _craft(engine: Engine, path: Path, token_ids=(1, 2, 3), dtype=torch.float32, fill=None,
+           title="crafted", meta_dtype="float32") -> None:
+    s = engine.model.spec
+    shape = (s.num_layers, s.num_kv_heads, len(token_ids), s.head_dim)
+    k = torch.randn(shape).to(dtype) if fill is None else torch.full(shape, fill).to(dtype)
+    tensors = {"k": k, "v": torch.randn(shape).to(dtype),
+               "token_ids": torch.tensor(token_ids, dtype=torch.int64)}
+    key = engine.store.key_for(token_ids)
+    save_file(tensors, str(path / f"{key}.safetensors"),
+              metadata={"format": "epic-lab-chunk-v1", "key": key, "title": title,
+                        "model_id": engine.model.model_id, "dtype": meta_dtype,
+                        "sha256": _sha256(tensors)})
+
+
+CRAFTED = {
+    "fp16 tensors": ({"dtype": torch.float16}, "F16"),
+    "int8 tensors": ({"dtype": torch.int8}, "I8"),
+    "NaN values": ({"fill": float("nan")}, "non-finite"),
+    "1e30 values": ({"fill": 1e30}, "out-of-range"),
+    "out-of-vocabulary ids": ({"token_ids": (1, 2, 5000)}, "outside the vocabulary"),
+    "negative ids": ({"token_ids": (1, -2)}, "outside the vocabulary"),
+    "zero tokens": ({"token_ids": ()}, "zero tokens"),
+    "too many tokens": ({"token_ids": (7,) * 4097}, "4097 tokens, over the limit of 4096"),
+    "200 KB title": ({"title": "x" * 200_000}, "200000 characters"),
+    "bidi title": ({"title": "invoice\u202egnp.exe"}, "bidi"),
+    "another dtype": ({"dtype": torch.bfloat16, "meta_dtype": "bfloat16"}, "another model"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_store_files_are_refused_with_a_message(tiny4_engine, tmp_path, case):
+    kwargs, reason = CRAFTED[case]
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    _craft(tiny4_engine, store_dir, **kwargs)
+    good = _genuine_file(tiny4_engine, store_dir)
+    loaded, warnings = tiny4_engine.store.load(store_dir)
+    name = next(f.name for f in store_dir.glob("*.safetensors") if f.stem != good)
+    assert loaded == 1 and len(warnings) == 1, (case, warnings)
+    assert name in warnings[0] and reason in warnings[0], (case, warnings)
+    assert [c.key for c in tiny4_engine.store.stats().chunks] == [good], "only the good file"
+    out = tiny4_engine.run("Sys.", [good], "Q?", "naive", max_new_tokens=2)
+    assert len(out.token_ids) == 2, "the store still serves requests"
+
+
+def _genuine_file(engine: Engine, store_dir: Path) -> str:
+    """Put one genuine chunk file next to the crafted one; -> its key."""
+    other = Engine(engine.config, model=engine.model)
+    key = other.compile(TEXTS[0])
+    other.store.save(store_dir.parent / "genuine")
+    shutil.copy(store_dir.parent / "genuine" / f"{key}.safetensors", store_dir)
+    return key
+
+
+def test_a_load_never_pushes_the_store_over_budget(tiny4_model_dir, tmp_path):
+    a = _engine(tiny4_model_dir, tmp_path)
+    keys = [a.compile(t) for t in TEXTS]
+    a.store.save(tmp_path / "store")
+    size = a.store.get(keys[0]).num_bytes
+    b = _engine(tiny4_model_dir, tmp_path, store_budget_bytes=3 * size)
+    mine = b.compile("A chunk this replica's user compiled before the load.")
+    loaded, warnings = b.store.load(tmp_path / "store")
+    stats = b.store.stats()
+    assert stats.num_bytes <= stats.budget_bytes, "the load went over the budget"
+    assert mine in b.store, "the load evicted a chunk already in use"
+    assert loaded < 4 and len(warnings) == 1 and "budget" in warnings[0], warnings
+    assert warnings[0].startswith("stopped at ") and ".safetensors" in warnings[0]
+
+
+def test_concurrent_saves_to_one_directory_all_succeed(tiny4_engine, tmp_path):
+    keys = [tiny4_engine.compile(t) for t in TEXTS]
+    store_dir, errors = tmp_path / "store", []
+
+    def save():
+        try:
+            for _ in range(10):
+                tiny4_engine.store.save(store_dir)
+        except Exception as e:  # surfaced below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [], f"concurrent saves collided: {errors[:2]}"
+    assert sorted(f.stem for f in store_dir.glob("*.safetensors")) == sorted(keys)
+    assert list(store_dir.glob("*.tmp")) + list(store_dir.glob(".*.tmp")) == []
+    b = Engine(tiny4_engine.config, model=tiny4_engine.model)
+    assert b.store.load(store_dir) == (4, [])
+
+
+def test_stale_temporary_files_are_removed(tiny4_engine, tmp_path):
+    key = tiny4_engine.compile(TEXTS[0])
+    store_dir = tmp_path / "store"
+    tiny4_engine.store.save(store_dir)
+    dead = store_dir / f".{key}.safetensors.999999999.0123abcd.tmp"  # a pid no kernel hands out
+    old = store_dir / ".deadbeef.tmp"  # no pid in its name, but an hour old
+    live = store_dir / f".{key}.safetensors.{os.getpid()}.4567abcd.tmp"  # a save in progress
+    for tmp in (dead, old, live):
+        tmp.write_bytes(b"half a chunk")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    b = Engine(tiny4_engine.config, model=tiny4_engine.model)
+    assert b.store.load(store_dir) == (1, [])
+    assert not dead.exists() and not old.exists(), "a killed save's temporaries stayed"
+    assert live.exists(), "a live save's temporary file was removed"
+    old.write_bytes(b"again")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    tiny4_engine.store.save(store_dir)
+    assert not old.exists(), "save does not clean up either"

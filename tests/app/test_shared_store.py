@@ -1,0 +1,51 @@
+"""The shared chunk store as the app shows it: local and shared bytes in the Library, and a
+warning under the header while Redis fails."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app import library
+from app.ui import build_ui, header, store_note
+from engine import Engine
+from tests.app.conftest import DOC_A, free_port
+from tests.engine.redis_server import REDIS_SERVER, RedisServer
+
+
+def _shared(engine: Engine, url: str) -> Engine:
+    return Engine(replace(engine.config, store_url=url), model=engine.model)
+
+
+def test_a_local_store_shows_no_shared_line_and_no_warning(engine):
+    assert store_note(engine) == ""
+    assert "Shared store" not in library.store_summary(engine)
+    assert "store: this process only" in header(engine)
+
+
+@pytest.mark.skipif(not Path(REDIS_SERVER).exists(), reason="redis-server is not installed")
+def test_the_library_shows_local_and_shared_bytes(engine, tmp_path):
+    server = RedisServer(tmp_path, maxmemory="64mb").start()
+    try:
+        shared = _shared(engine, server.url)
+        library.compile_text(shared, DOC_A, "alder")
+        summary = library.store_summary(shared)
+        assert "Shared store: shared through redis://127.0.0.1:" in summary
+        assert "of 64.0 MiB maxmemory · 0 chunk(s) read from other replicas" in summary
+        assert store_note(shared) == "" and "⚠️" not in summary
+        assert f"store: shared through {server.url}" in header(shared)
+    finally:
+        server.kill()
+
+
+def test_an_unreachable_redis_is_a_visible_warning_not_an_error(engine):
+    shared = _shared(engine, f"redis://127.0.0.1:{free_port()}/0")
+    _, compiled = library.compile_text(shared, DOC_A, "alder")  # served from local memory
+    assert compiled and compiled[0]["key"] in shared.store
+    note = store_note(shared)
+    assert note.startswith("<div id='store-warning'>⚠️ shared chunk store redis://127.0.0.1:")
+    assert "unreachable" in note
+    assert "⚠️ shared chunk store" in library.store_summary(shared)
+    build_ui(shared)  # the header's note and its timer wire up
