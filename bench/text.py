@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+from engine.prompt import chunk_token_ids
+
 _WORDS = (
     "the of and to in is was for on that with as by at from his her their an which had this "
     "city river team album film company school church station island village county player "
@@ -53,3 +55,19 @@ def fresh_question(rng: random.Random) -> str:
     """A short question that no earlier request has asked."""
     a, b = rng.choice(_WORDS), rng.choice(_WORDS)
     return f"Question {rng.randrange(10**6)}: what do the documents say about {a} and {b}?"
+
+
+def chunk_texts(tokenizer, num_tokens: int, num_chunks: int, rng: random.Random,
+                passages: list[str] | None = None) -> list[str]:
+    """`num_chunks` texts whose compiled token ids (`chunk_token_ids`: separator appended,
+    retokenised) add up to at most `num_tokens`, as close to it as the cuts allow."""
+    texts = [text_of_tokens(tokenizer, num_tokens // num_chunks, rng, passages)
+             for _ in range(num_chunks)]
+    for _ in range(8):  # retokenising moves a count by a token or two: trim the last text
+        excess = sum(len(chunk_token_ids(tokenizer, t)) for t in texts) - num_tokens
+        if excess <= 0:
+            break
+        ids = tokenizer(texts[-1], add_special_tokens=False).input_ids
+        texts[-1] = tokenizer.decode(ids[:max(1, len(ids) - excess)],
+                                     skip_special_tokens=True).strip()
+    return texts

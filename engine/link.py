@@ -110,15 +110,23 @@ class LinkAlgorithm:
     def gather(self, job: LinkInput) -> tuple[KVBuffer, torch.Tensor]:
         """Buffer with every chunk's K rotated to its global positions; [N] bool of cached."""
         model, layout = job.model, job.layout
-        kv = model.new_kv(job.capacity)
+        kv = model.new_kv(job.capacity, reuse=True)
         kv.num_keys = layout.num_tokens
         cached = torch.zeros(layout.num_tokens, dtype=torch.bool)
-        for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
+        for seg in layout.chunks:
             cached[seg.start:seg.end] = True
-            if not self.reads_chunks:
-                continue
-            cos, sin = model.rope.cos_sin(torch.arange(seg.start, seg.end, device=model.device))
-            model.rope.rotate_into(kv.k[:, :, seg.start:seg.end], chunk.k, cos, sin)
+        if not self.reads_chunks or not job.chunks:
+            return kv, cached
+        cos, sin = model.rope.table(layout.num_tokens)  # [N, head_dim // 2], cached
+        longest = max(len(seg.token_ids) for seg in layout.chunks)
+        scratch = kv.k.new_empty(kv.k.shape[1], longest, kv.k.shape[3] // 2)
+        # Layer by layer, so that RoPE's scratch stays in cache: re-rotation is memory-bound.
+        for i in range(model.spec.num_layers):
+            for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
+                where = slice(seg.start, seg.end)
+                model.rope.rotate_into(kv.k[i, :, where], chunk.k[i], cos[where], sin[where],
+                                       scratch[:, :len(seg.token_ids)])
+        for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
             kv.v[:, :, seg.start:seg.end] = chunk.v
         return kv, cached
 

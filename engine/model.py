@@ -3,8 +3,10 @@
 Weights come from a `transformers` model; the forward is ours. Its one core call,
 `Model.forward`, takes the hidden states of a `Batch` of positions, computes their Q/K/V layer
 by layer, writes their K/V into the per-layer buffers, and lets their queries attend causally
-*by position* over every key present. Full prefill, decoding, compiling a chunk and every link
-algorithm are calls of it with different batches; the caller says which kind it is.
+*by position* over every key present, block by block (engine/attention.py), so no work is spent
+on keys a query cannot see. Full prefill, decoding, compiling a chunk and every link algorithm
+are calls of it with different batches; the caller says which kind it is. Full prefill rounds
+exactly as the Hugging Face forward does (same kernels, same order of additions).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.attention import Attention, BlockPlan, call_products, plan_blocks, plan_run
+from engine.kv import KVBuffer, KVMemory
 from engine.rope import Rope, rope_parameters
 from engine.rope import check_supported as check_rope
 
 SUPPORTED_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
+MLP_SLAB_BYTES = 16 << 20  # MLP activations per slab of rows (glibc maps above 32 MiB afresh)
 
 
 @dataclass(frozen=True)
@@ -35,23 +40,6 @@ class ModelSpec:
     max_positions: int  # the model's own context limit (sliding window included)
 
 
-@dataclass
-class KVBuffer:
-    """Per-request K/V for every layer, indexed by global position.
-
-    # k, v: [num_layers, num_kv_heads, capacity, head_dim]; k *after* RoPE at its index
-    `num_keys` positions (0..num_keys-1) are filled; the rest is room for decoding.
-    """
-
-    k: torch.Tensor
-    v: torch.Tensor
-    num_keys: int = 0
-
-    @property
-    def capacity(self) -> int:
-        return self.k.shape[2]
-
-
 @dataclass(frozen=True)
 class Batch:
     """The positions one forward computes, and how their queries see the keys.
@@ -61,6 +49,8 @@ class Batch:
     # positions: [n] int64 on the model's device, distinct
     run_start: the positions are the one causal run run_start..run_start+n-1 and the keys end
     with it (prefill, compile, decoding, a contiguous suffix); None for any other set.
+    plan: how the queries attend (engine/attention.py), made from host data by `run` and `of`;
+    a Batch built by hand without one gets it in the forward, from one read of the positions.
     """
 
     positions: torch.Tensor
@@ -68,6 +58,7 @@ class Batch:
     run_start: int | None = None
     capture_k: bool = False  # return K before RoPE (compile stores it)
     capture_scores: bool = False  # return the scaled QKᵀ scores (inspection)
+    plan: BlockPlan | None = None
 
     @property
     def num_positions(self) -> int:
@@ -77,16 +68,19 @@ class Batch:
     def run(cls, start: int, n: int, device: torch.device, **capture: bool) -> Batch:
         """The causal run start..start+n-1 at the end of the keys (num_keys = start + n)."""
         positions = torch.arange(start, start + n, device=device)
-        return cls(positions, start + n, start, **capture)
+        plan = plan_run(start, n, call_products(device))
+        return cls(positions, start + n, start, **capture, plan=plan)
 
     @classmethod
-    def of(cls, positions: torch.Tensor, num_keys: int, device: torch.device) -> Batch:
-        """Any set of distinct positions, given on the host: a causal run at the end of the
-        keys is recognised here, once, from the host tensor."""
+    def of(cls, positions: torch.Tensor, num_keys: int, device: torch.device,
+           **capture: bool) -> Batch:
+        """Any set of distinct positions, given on the host: the plan (and whether they are a
+        causal run at the end of the keys) is worked out here, once, from the host tensor."""
+        plan = plan_blocks(positions, num_keys, call_products(device))
         n = positions.shape[0]
-        start = num_keys - n
-        ordered = n > 0 and bool((positions == torch.arange(start, num_keys)).all())
-        return cls(positions.to(device), num_keys, start if ordered else None)
+        ordered = plan.run_start is not None and plan.run_start + n == num_keys
+        return cls(positions.to(device), num_keys, plan.run_start if ordered else None,
+                   **capture, plan=plan)
 
 
 @dataclass(frozen=True)
@@ -137,12 +131,17 @@ def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Per-forward constants shared by every layer: RoPE tables and the attention mask."""
+    """Per-forward constants and buffers shared by every layer."""
 
     batch: Batch
-    cos: torch.Tensor  # [n, head_dim] fp32
+    where: slice | torch.Tensor  # the positions: a slice for one run, else [n] on the device
+    cos: torch.Tensor  # [n, head_dim // 2] fp32
     sin: torch.Tensor
-    mask: torch.Tensor | None  # [n, num_keys] bool, True where a query sees a key
+    attention: Attention
+    q: torch.Tensor  # [num_heads, n, head_dim]: each layer's rotated queries
+    out: torch.Tensor  # [n, num_heads, head_dim]: each layer's attention output
+    scratch: torch.Tensor  # [num_heads, n, head_dim // 2]: RoPE's half-size temporary
+    mask: torch.Tensor | None  # [n, num_keys] bool, True where a query sees a key (scores)
 
 
 class Model:
@@ -168,6 +167,8 @@ class Model:
         self.rope = Rope(rope_parameters(cfg), head_dim, self.device)
         self.layers = hf_model.model.layers
         self.scale = head_dim**-0.5
+        self.kv_memory = KVMemory(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim,
+                                  self.dtype, self.device)
 
     @property
     def bytes_per_token(self) -> int:
@@ -175,13 +176,12 @@ class Model:
         s = self.spec
         return 2 * s.num_layers * s.num_kv_heads * s.head_dim * self.dtype.itemsize
 
-    def new_kv(self, capacity: int) -> KVBuffer:
+    def new_kv(self, capacity: int, reuse: bool = False) -> KVBuffer:
         """Uninitialised buffers: every position is written (gathered from a cache, or computed
-        at each layer before that layer attends) before any query can read it."""
-        s = self.spec
-        shape = (s.num_layers, s.num_kv_heads, capacity, s.head_dim)
-        return KVBuffer(torch.empty(shape, dtype=self.dtype, device=self.device),
-                        torch.empty(shape, dtype=self.dtype, device=self.device))
+        at each layer before that layer attends) before any query can read it. reuse=True for
+        a request's own buffer: the memory of an earlier one nothing refers to is used again
+        (engine/kv.py)."""
+        return self.kv_memory.new(capacity, reuse)
 
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         """token_ids: [n] -> hidden states [n, hidden_size]."""
@@ -198,20 +198,11 @@ class Model:
         h: [n, hidden_size] for batch.positions. At each layer the fresh K (rotated to its
         position) and V are written into `kv` at those positions; the queries then attend to
         every key at a position <= their own among the first `batch.num_keys` positions (which
-        the caller has filled with cached K/V or is computing now).
+        the caller has filled with cached K/V or is computing now), block by block as the
+        batch's plan says: no product is spent on a key a query cannot see.
         """
         kv.num_keys = batch.num_keys
-        cos, sin = self.rope.cos_sin(batch.positions)
-        mask = None
-        # A causal run needs no mask: from 0 it is SDPA's causal prefill; a single query at
-        # the end (decoding) sees every key. Any other batch gets an explicit [n, num_keys]
-        # mask: attention memory O(n * num_keys), never O(num_keys^2) for n << num_keys.
-        plain_run = batch.run_start == 0 or (batch.run_start is not None
-                                             and batch.num_positions == 1)
-        if batch.capture_scores or not plain_run:
-            key_pos = torch.arange(batch.num_keys, device=self.device)
-            mask = key_pos[None, :] <= batch.positions[:, None]
-        prep = _Prepared(batch, cos, sin, mask)
+        prep = self._prepare(batch)
         k_pre, scores = [], []
         for i in layers if layers is not None else range(self.spec.num_layers):
             h, k_i, scores_i = self._layer(i, h, prep, kv)
@@ -220,44 +211,67 @@ class Model:
         return ForwardOut(h, torch.stack(k_pre) if batch.capture_k else None,
                           torch.stack(scores) if batch.capture_scores else None)
 
+    def _prepare(self, batch: Batch) -> _Prepared:
+        s, n = self.spec, batch.num_positions
+        plan = batch.plan
+        if plan is None:  # built by hand: one read of the positions, before the layer loop
+            plan = plan_blocks(batch.positions.cpu(), batch.num_keys, call_products(self.device))
+        if plan.run_start is not None:  # one run: K/V written as a slice, RoPE sliced
+            a = plan.run_start
+            where: slice | torch.Tensor = slice(a, a + n)
+            cos, sin = (t[a:a + n] for t in self.rope.table(a + n))
+        else:
+            where = batch.positions
+            cos, sin = (t.index_select(0, where) for t in self.rope.table(batch.num_keys))
+        attention = Attention(plan, batch.positions, s.num_heads, s.num_kv_heads, s.head_dim,
+                              self.scale, self.dtype)
+        mask = None
+        if batch.capture_scores:
+            key_pos = torch.arange(batch.num_keys, device=self.device)
+            mask = key_pos[None, :] <= batch.positions[:, None]
+        out = torch.empty(n, s.num_heads, s.head_dim, dtype=self.dtype, device=self.device)
+        scratch = torch.empty(s.num_heads, n, s.head_dim // 2, dtype=self.dtype,
+                              device=self.device)
+        return _Prepared(batch, where, cos, sin, attention, attention.query_buffer(n), out,
+                         scratch, mask)
+
     def _layer(self, i: int, h: torch.Tensor, prep: _Prepared, kv: KVBuffer):
         """One decoder layer -> (h, K before RoPE or None, scores or None)."""
         s, layer, batch = self.spec, self.layers[i], prep.batch
         attn, n = layer.self_attn, h.shape[0]
         x = rms_norm(h, layer.input_layernorm)
-        # q: [num_heads, n, head_dim]; k, v: [num_kv_heads, n, head_dim]
+        # q: [n, num_heads, head_dim]; k, v: [num_kv_heads, n, head_dim]
         q = attn.q_proj(x).view(n, s.num_heads, s.head_dim)
         k = attn.k_proj(x).view(n, s.num_kv_heads, s.head_dim)
         v = attn.v_proj(x).view(n, s.num_kv_heads, s.head_dim).transpose(0, 1)
         if hasattr(attn, "q_norm"):  # Qwen3: per-head RMSNorm on q and k before RoPE
             q, k = rms_norm(q, attn.q_norm), rms_norm(k, attn.k_norm)
-        q, k = q.transpose(0, 1), k.transpose(0, 1)
-        kv.k[i, :, batch.positions] = Rope.rotate(k, prep.cos, prep.sin)
-        kv.v[i, :, batch.positions] = v
-        q = Rope.rotate(q, prep.cos, prep.sin)
+        k = k.transpose(0, 1)
+        if isinstance(prep.where, slice):  # rotate straight into the buffer
+            Rope.rotate_into(kv.k[i, :, prep.where], k, prep.cos, prep.sin,
+                             prep.scratch[: s.num_kv_heads])
+            kv.v[i, :, prep.where] = v
+        else:
+            kv.k[i].index_copy_(1, prep.where, Rope.rotate(k, prep.cos, prep.sin))
+            kv.v[i].index_copy_(1, prep.where, v)
+        Rope.rotate_into(prep.q, q.transpose(0, 1), prep.cos, prep.sin, prep.scratch)
         keys, values = kv.k[i, :, : batch.num_keys], kv.v[i, :, : batch.num_keys]
-        scores = self._scores(q, keys, prep.mask) if batch.capture_scores else None
-        out = self._attend(q, keys, values, prep)  # [num_heads, n, head_dim]
-        h = h + attn.o_proj(out.transpose(0, 1).reshape(n, s.num_heads * s.head_dim))
-        x = rms_norm(h, layer.post_attention_layernorm)
-        mlp = layer.mlp
-        h = h + mlp.down_proj(F.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+        scores = self._scores(prep.q, keys, prep.mask) if batch.capture_scores else None
+        prep.attention(prep.q, keys, values, prep.out)
+        h = h + attn.o_proj(prep.out.view(n, s.num_heads * s.head_dim))
+        self._mlp(layer, h)
         return h, (k if batch.capture_k else None), scores
 
-    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                prep: _Prepared) -> torch.Tensor:
-        if prep.batch.run_start == 0:  # same kernel and arguments as the HF forward here
-            return F.scaled_dot_product_attention(q[None], keys[None], values[None], is_causal=True,
-                                                  scale=self.scale, enable_gqa=True)[0]
-        # Grouped-query attention without copying K/V per query head: fold the query heads
-        # that share a KV head into the query axis, [num_kv_heads, group * n, head_dim].
-        s = self.spec
-        group, n = s.num_heads // s.num_kv_heads, q.shape[1]
-        q = q.reshape(s.num_kv_heads, group * n, s.head_dim)
-        m = None if prep.mask is None else prep.mask.repeat(group, 1)
-        out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=m,
-                                             scale=self.scale)[0]
-        return out.reshape(s.num_heads, n, s.head_dim)
+    def _mlp(self, layer, h: torch.Tensor) -> None:
+        """h += MLP(norm(h)), in place, a slab of rows at a time: the [rows, intermediate]
+        activations of a long prefill stay small enough to be reused, never freshly mapped."""
+        mlp = layer.mlp
+        rows = max(256, MLP_SLAB_BYTES // (mlp.gate_proj.out_features * h.element_size()))
+        for r0 in range(0, h.shape[0], rows):
+            slab = h[r0:r0 + rows]
+            x = rms_norm(slab, layer.post_attention_layernorm)
+            gate = F.silu(mlp.gate_proj(x), inplace=True).mul_(mlp.up_proj(x))
+            slab += mlp.down_proj(gate)
 
     def _scores(self, q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         group = self.spec.num_heads // self.spec.num_kv_heads

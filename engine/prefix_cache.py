@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.kv import KVBuffer
 from engine.link import Kind, LinkAlgorithm, LinkInput, LinkResult, final_pass
-from engine.model import KVBuffer, now_ms
+from engine.model import now_ms
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class PrefixCaching(LinkAlgorithm):
         model, layout = job.model, job.layout
         t0 = now_ms(model.device)
         n = layout.num_tokens
-        kv = model.new_kv(job.capacity)
+        kv = model.new_kv(job.capacity, reuse=True)
         reused, old = self.cache.longest(layout.token_ids)
         reused = min(reused, n - 1)  # the last position is computed to get its logits
         if reused:

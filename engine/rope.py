@@ -53,43 +53,63 @@ def inv_freq(params: dict, head_dim: int) -> torch.Tensor:
 
 
 class Rope:
-    """cos/sin tables for positions; `rotate` applies them to [..., T, head_dim] tensors."""
+    """cos/sin tables, cached for positions 0..P-1; `rotate` applies them to [..., T, head_dim]."""
 
     def __init__(self, params: dict, head_dim: int, device: torch.device) -> None:
         check_supported(params)
         self.inv_freq = inv_freq(params, head_dim).to(device)
+        empty = torch.empty(0, head_dim // 2, device=device)
+        self._table = (empty, empty)  # cos, sin: [P, head_dim // 2] fp32, grown on demand
+
+    def table(self, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin at positions 0..end-1 for each frequency: [end, head_dim // 2] fp32 (the two
+        halves of a head share them). Computed as Hugging Face does, once, then sliced."""
+        cos, sin = self._table
+        if end > cos.shape[0]:
+            size = max(end, 2 * cos.shape[0], 1024)
+            freqs = torch.arange(size, device=self.inv_freq.device, dtype=torch.float32)
+            freqs = freqs[:, None] * self.inv_freq
+            cos, sin = freqs.cos(), freqs.sin()
+            self._table = (cos, sin)
+        return cos[:end], sin[:end]
 
     def cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions: [T] int -> cos, sin: [T, head_dim] fp32."""
-        freqs = positions.to(self.inv_freq.device, torch.float32)[:, None] * self.inv_freq
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos(), emb.sin()
+        """positions: [T] int (on the host or the device) -> cos, sin: [T, head_dim] fp32."""
+        end = int(positions.max()) + 1 if positions.numel() else 0
+        cos, sin = self.table(end)
+        index = positions.to(cos.device)
+        cos, sin = cos.index_select(0, index), sin.index_select(0, index)
+        return torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
 
     @staticmethod
     def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """x: [..., T, head_dim] in any dtype; rotated in fp32, returned in x's dtype."""
+        """x: [..., T, head_dim] in any dtype; cos, sin: [T, head_dim] (or [T, head_dim // 2]);
+        rotated in fp32, returned in x's dtype."""
         xf = x.float()
         half = xf.shape[-1] // 2
+        if cos.shape[-1] == half:
+            cos, sin = torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
         rotated_half = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
         return (xf * cos + rotated_half * sin).to(x.dtype)
 
     @staticmethod
-    def rotate_into(dst: torch.Tensor, x: torch.Tensor, cos: torch.Tensor,
-                    sin: torch.Tensor) -> None:
-        """dst = rotate(x, cos, sin), written in place. For fp32 it works half by half with no
-        temporaries (cos and sin repeat across the halves): the gather of a long linked prompt
-        is memory-bound, and this halves its traffic."""
+    def rotate_into(dst: torch.Tensor, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                    scratch: torch.Tensor | None = None) -> None:
+        """dst = rotate(x, cos, sin), written in place, rounded exactly as `rotate` (and Hugging
+        Face) round; cos, sin: [T, head_dim // 2]. For fp32 it works half by half through one
+        half-size scratch tensor (given, or made here) instead of `rotate`'s four full ones."""
         if x.dtype != torch.float32 or dst.dtype != torch.float32:
             dst.copy_(Rope.rotate(x, cos, sin))
             return
         half = x.shape[-1] // 2
-        c, s = cos[:, :half], sin[:, :half]
         x1, x2 = x[..., :half], x[..., half:]
         d1, d2 = dst[..., :half], dst[..., half:]
-        torch.mul(x1, c, out=d1)
-        d1.addcmul_(x2, s, value=-1.0)
-        torch.mul(x2, c, out=d2)
-        d2.addcmul_(x1, s)
+        if scratch is None:
+            scratch = torch.empty(d1.shape, dtype=dst.dtype, device=dst.device)
+        torch.mul(x1, cos, out=d1)  # x1·cos - x2·sin
+        d1.sub_(torch.mul(x2, sin, out=scratch))
+        torch.mul(x2, cos, out=d2)  # x2·cos + x1·sin
+        d2.add_(torch.mul(x1, sin, out=scratch))
 
     def rotate_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate x: [..., T, head_dim] (before RoPE) to the given positions: [T]."""

@@ -19,7 +19,7 @@ from bench.report import (
     write_json,
     write_speed_html,
 )
-from bench.speed import run_speed
+from bench.speed import FLOOR, SAME_PREFIX, run_speed, speed_targets
 from engine import Engine
 
 SAMPLE = Path(__file__).parent.parent / "data" / "bench_sample.jsonl"
@@ -105,28 +105,71 @@ def test_needle_end_to_end(engine, examples):
 
 
 def test_speed_end_to_end(engine, tmp_path):
-    result = run_speed(engine, lengths=(96, 192), repeats=1, algorithms="naive,legolink-16",
-                       chunk_tokens=64, requests=2, pool_size=3, request_chunks=2)
-    for block in result["sweep"].values():
-        algos = block["algorithms"]
+    result = run_speed(engine, lengths=(400, 600), repeats=1,
+                       algorithms="naive,legolink-16,prefix_cache", chunk_tokens=96, requests=2,
+                       pool_size=3, request_chunks=2)
+    for length, block in result["sweep"].items():
+        algos = {**block["algorithms"], FLOOR: block["floor"], SAME_PREFIX: block["same_prefix"]}
+        assert list(block["algorithms"]) == ["full_recompute", "naive", "legolink-16",
+                                             "prefix_cache"]
         assert algos["full_recompute"]["ttft_ratio_to_full_recompute"] == 1.0
         assert algos["naive"]["ttft_ratio_to_naive"] == 1.0
         assert all(a["ttft_ms_median"] > 0 for a in algos.values())
         assert block["hf_prefill_ms_median"] > 0 and block["num_chunks"] >= 1
+        assert block["context_tokens"] < int(length), "the prompt and its token fit the length"
         assert algos["full_recompute"]["token_layers"] == 2 * block["context_tokens"]
         assert algos["naive"]["positions_computed"] < algos["legolink-16"]["positions_computed"]
-    assert result["sweep"]["192"]["context_tokens"] > result["sweep"]["96"]["context_tokens"]
+        assert algos[FLOOR]["positions_computed"] == algos["naive"]["positions_computed"], (
+            "the floor computes exactly what naive computes")
+        assert algos[FLOOR]["gather_ms_median"] == 0.0
+        same = algos[SAME_PREFIX]["positions_computed"]
+        assert same < algos["naive"]["positions_computed"], "same prefix: only the question"
+        for label, row in algos.items():
+            peak = row["peak_memory_bytes"]
+            assert (peak is None) == (label == FLOOR), f"{label}: peak memory {peak}"
+    assert result["sweep"]["600"]["context_tokens"] > result["sweep"]["400"]["context_tokens"]
     throughput = result["throughput"]["algorithms"]
     assert throughput["full_recompute"]["ratio_to_full_recompute"] == 1.0
     kv = result["kv"]
     assert kv["bytes_per_token"] == 2 * 2 * 2 * 16 * 4  # layers, kv heads, head dim, fp32
     assert kv["bytes_match_formula"]
     assert result["compile"]["compile_tokens_per_s"] > 0
-    assert {t["name"].split(" at ")[0] for t in result["targets"]} >= {
-        "TTFT full_recompute / legolink-16", "throughput legolink-16 / full_recompute"}
+    names = {t["name"] for t in result["targets"]}
+    assert {"TTFT naive / floor at 400", "TTFT prefix_cache / full_recompute at 600",
+            f"TTFT {SAME_PREFIX} / full_recompute at 600",
+            "throughput legolink-16 / full_recompute"} <= names, names
+    assert not any(n.startswith("TTFT full_recompute / legolink-16") for n in names), (
+        "the issue sets that target from 2K tokens on")
     assert len(engine.store) == 0
     json.loads(write_json(result, tmp_path / "s.json").read_text())
     assert "plotly" in write_speed_html(result, tmp_path / "s.html").read_text()
+
+
+def test_speed_targets_follow_the_issue():
+    def block(full: float, lego16: float, lego2: float, naive: float, floor: float,
+              prefix: float, same: float) -> dict:
+        rows = {"full_recompute": full, "legolink-16": lego16, "legolink-2": lego2,
+                "naive": naive, "prefix_cache": prefix}
+        return {"full_recompute_over_hf_prefill": 1.01,
+                "algorithms": {k: {"ttft_ms_median": v} for k, v in rows.items()},
+                "floor": {"ttft_ms_median": floor}, "same_prefix": {"ttft_ms_median": same}}
+
+    result = {"sweep": {"1024": block(100, 20, 5, 5, 4, 90, 5),
+                        "2048": block(100, 9, 5, 4, 3, 101, 11),
+                        "8192": block(400, 19, 6, 5, 4, 400, 40)},
+              "throughput": {"algorithms": {}}}
+    got = {t["name"]: (t["target"], t["met"]) for t in speed_targets(result)}
+    assert got["TTFT full_recompute / legolink-16 at 2048"] == (">= 10.0", True)
+    assert got["TTFT full_recompute / legolink-16 at 8192"] == (">= 20.0", True)
+    assert "TTFT full_recompute / legolink-16 at 1024" not in got
+    assert got["TTFT legolink-2 / naive at 2048"] == ("<= 1.2", False)
+    assert got["TTFT naive / floor at 2048"] == ("<= 1.3", False)
+    assert got["TTFT naive / floor at 8192"] == ("<= 1.3", True)
+    assert got["TTFT prefix_cache / full_recompute at 2048"] == ("<= 1.0", False)
+    assert got["TTFT prefix_cache / full_recompute at 8192"] == ("<= 1.0", True)
+    assert got[f"TTFT {SAME_PREFIX} / full_recompute at 2048"] == ("<= 0.1", False)
+    assert got[f"TTFT {SAME_PREFIX} / full_recompute at 8192"] == ("<= 0.1", True)
+    assert got["TTFT full_recompute / HF prefill (worst length)"] == ("<= 1.05", True)
 
 
 def test_cli_writes_the_result_files(tiny_model_dir, tmp_path, capsys):
