@@ -18,16 +18,21 @@ from app.examples import BENCH_DATASETS
 from app.library import PROGRESS
 from bench.accuracy import run_accuracy
 from bench.data import examples_from_jsonl
+from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
 from bench.report import write_json
 from bench.speed import run_speed
 from engine import AlgorithmSpec, Engine
 from engine.request import whole_number
 from visualize.bench import score_vs_ttft, ttft_vs_length
+from visualize.frontier import frontier_figure
 
 MAX_EXAMPLES = 5
 SPEED_LENGTHS = (256, 512, 1024, 2048)
 ACCURACY_COLUMNS = ["algorithm", "score", "agreement", "first_token_kl", "ttft_ms_median",
                     "recompute_share"]
+FRONTIER_COLUMNS = ["chunks", "algorithm", "first_token_kl", "ttft_ms_median", "agreement",
+                    "score", "recompute_share"]
+FRONTIER_NEW_TOKENS = 8  # answers this long: the frontier is about the first token's KL
 SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full_recompute",
                  "ratio to naive"]
 
@@ -109,3 +114,35 @@ def bench_speed(engine: Engine, lengths: list[Any], repeats: float, algorithms: 
     figure = ttft_vs_length(result)
     return (figure, pd.DataFrame(rows, columns=SPEED_COLUMNS), summary,
             _files(result, figure, "speed"))
+
+
+@user_errors
+def bench_frontier(engine: Engine, dataset: str, limit: float, max_chunks: float,
+                   progress: gr.Progress = PROGRESS,
+                   ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+    """First-token KL against median TTFT for every frontier setting (naive, legolink-2..32,
+    cacheblend-5..30, querylink-4..32) on the first `limit` examples of a bundled dataset
+    -> (frontier figure, table, summary with querylink's target, [JSON file, HTML figure])."""
+    if dataset not in BENCH_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
+    limit = whole_number(limit, "examples", 1, MAX_EXAMPLES)
+    max_chunks = whole_number(max_chunks, "max chunks", 1, 20)
+    examples = examples_from_jsonl(BENCH_DATASETS[dataset])
+    result = run_frontier(engine, examples, (max_chunks,), FRONTIER_ALGORITHMS, limit=limit,
+                          max_new_tokens=FRONTIER_NEW_TOKENS, progress=_reporter(progress))
+    block = next(iter(result["lengths"].values()))
+    rows = [[block["num_chunks"], label, *(round(row[c], 1 if c.endswith("_ms_median") else 4)
+                                           for c in FRONTIER_COLUMNS[2:])]
+            for label, row in block["algorithms"].items()]
+    summary = (f"**{block['n']}** example(s) of {result['dataset']}, "
+               f"{block['context_tokens_mean']:.0f} prompt tokens on average, "
+               f"{result['wall_s']:.1f} s; answers of {FRONTIER_NEW_TOKENS} tokens.")
+    goal = block["target"]
+    if goal:
+        summary += (f" **{goal['algorithm']}** (the same recompute count as "
+                    f"{goal['ttft_reference']}): first-token KL {goal['first_token_kl']:.4f} vs "
+                    f"{goal['kl_reference']} {goal['kl_reference_value']:.4f}, TTFT "
+                    f"{goal['ttft_ratio']:.2f}x {goal['ttft_reference']}'s.")
+    figure = frontier_figure(result)
+    return (figure, pd.DataFrame(rows, columns=FRONTIER_COLUMNS), summary,
+            _files(result, figure, "frontier"))

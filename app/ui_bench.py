@@ -31,6 +31,7 @@ class BenchTab:
     ratio: gr.Slider
     run_accuracy: gr.Button
     run_speed: gr.Button
+    run_frontier: gr.Button
     summary: gr.Markdown
     figure: gr.Plot
     table: gr.Dataframe
@@ -38,7 +39,7 @@ class BenchTab:
 
     @property
     def model_buttons(self) -> list[gr.Button]:
-        return [self.run_accuracy, self.run_speed]
+        return [self.run_accuracy, self.run_speed, self.run_frontier]
 
 
 def build(engine: Engine) -> BenchTab:
@@ -58,6 +59,7 @@ def build(engine: Engine) -> BenchTab:
                 limit = gr.Slider(1, benchmark.MAX_EXAMPLES, value=2, step=1, label="examples")
                 max_chunks = gr.Slider(1, 10, value=6, step=1, label="max chunks per example")
             run_accuracy = gr.Button("Run accuracy benchmark", variant="primary")
+            run_frontier = gr.Button("Run frontier: KL vs TTFT for every setting")
         with gr.Column(scale=2):
             gr.Markdown("**Speed**: median TTFT against context length, synthetic chunks.")
             lengths = gr.CheckboxGroup(list(benchmark.SPEED_LENGTHS), value=[256, 512, 1024],
@@ -70,11 +72,11 @@ def build(engine: Engine) -> BenchTab:
     files = gr.File(label="Download: results JSON and the figure as HTML", file_count="multiple",
                     interactive=False)
     return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, k, ratio,
-                    run_accuracy, run_speed, summary, figure, table, files)
+                    run_accuracy, run_speed, run_frontier, summary, figure, table, files)
 
 
 def wire(engine: Engine, tab: BenchTab, guard: Guard, store_view: list) -> None:
-    """Attach the two benchmark events (API: bench_accuracy, bench_speed); `store_view`
+    """Attach the benchmark events (API: bench_accuracy, bench_speed, bench_frontier); `store_view`
     (the Library table and summary) shows the chunks a run compiled and evicted again."""
     outputs = [tab.figure, tab.table, tab.summary, tab.files]
     accuracy = guard.start(tab.run_accuracy.click, partial(benchmark.bench_accuracy, engine),
@@ -87,4 +89,8 @@ def wire(engine: Engine, tab: BenchTab, guard: Guard, store_view: list) -> None:
                         "bench_speed")
     guard.release(speed.then(partial(library.store_stats, engine), None, store_view,
                              api_visibility="private"))
+    frontier = guard.start(tab.run_frontier.click, partial(benchmark.bench_frontier, engine),
+                           [tab.dataset, tab.limit, tab.max_chunks], outputs, "bench_frontier")
+    guard.release(frontier.then(partial(library.store_stats, engine), None, store_view,
+                                api_visibility="private"))
 

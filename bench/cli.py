@@ -5,10 +5,12 @@ legolink-16 --limit N --max-chunks C --out DIR     # DIR/accuracy.json, .csv, .h
     python -m bench needle --data FILE.jsonl --num-chunks 6,16 --limit N --out DIR
     python -m bench speed --lengths 512,1024,2048,4096 --out DIR  # speed.json, .html
     python -m bench replica --num-chunks 4 --out DIR   # DIR/replica.json (starts a redis-server)
+    python -m bench frontier --data FILE.jsonl --max-chunks 6 --limit N --out DIR
+                                                  # frontier.json, .html (--needle: haystacks)
 
 Algorithms carry their parameter in the name ("legolink-16", "cacheblend-15"); full_recompute
-always runs, first, as the reference. The runners live in bench.accuracy, bench.needle and
-bench.speed, importable without this command line.
+always runs, first, as the reference. The runners live in bench.accuracy, bench.needle,
+bench.speed and bench.frontier, importable without this command line.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from typing import Any
 from bench.accuracy import run_accuracy
 from bench.common import DEFAULT_ALGORITHMS, tqdm_progress
 from bench.data import examples_from_jsonl, passages_from_examples
+from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
 from bench.needle import run_needle
 from bench.replica import local_redis, run_replica
-from bench.report import write_accuracy_csv, write_accuracy_html, write_json, write_speed_html
+from bench.report import (
+    write_accuracy_csv,
+    write_accuracy_html,
+    write_frontier_html,
+    write_json,
+    write_speed_html,
+)
 from bench.speed import run_speed
 from engine import Engine, EngineConfig
 
@@ -85,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     replica.add_argument("--chunk-tokens", type=int, default=512, help="tokens per chunk")
     replica.add_argument("--repeats", type=int, default=5, help="timed requests of each kind")
     replica.add_argument("--algorithm", default="legolink-16", help="the link algorithm")
+    frontier = commands.add_parser("frontier", parents=[common],
+                                   help="first-token KL against TTFT for every setting")
+    frontier.add_argument("--data", required=True, type=Path,
+                          help="JSONL, shared schema (with --needle: the passages to use)")
+    frontier.add_argument("--limit", type=int, default=20, help="examples per context length")
+    frontier.add_argument("--max-chunks", type=_ints, default=(6,),
+                          help="context lengths in chunks, comma-separated")
+    frontier.add_argument("--needle", action="store_true",
+                          help="needle haystacks of --max-chunks chunks instead of the examples")
+    frontier.add_argument("--seed", type=int, default=0, help="needle: same seed, same examples")
+    frontier.add_argument("--chunk-words", type=int, default=150,
+                          help="needle: words per haystack chunk")
+    frontier.add_argument("--max-new-tokens", type=int,
+                          help="override the task's default answer length")
+    frontier.set_defaults(algorithms=",".join(FRONTIER_ALGORITHMS))
     return parser
 
 
@@ -165,6 +189,8 @@ def run_command(args: argparse.Namespace) -> list[Path]:
             _print_rows(block["algorithms"], ("score", "agreement", "first_token_kl",
                                               "ttft_ms_median"))
         return [write_json(result, out / "needle.json")]
+    if args.command == "frontier":
+        return _frontier(args)
     passages = passages_from_examples(_examples(args.data, None)) if args.data else None
     engine = _engine(args)
     with tqdm_progress("speed") as progress:
@@ -179,6 +205,31 @@ def run_command(args: argparse.Namespace) -> list[Path]:
         print(f"{target['name']}: {target['value']:.3f} (target {target['target']}, "
               f"{'met' if target['met'] else 'MISSED'})")
     return [write_json(result, out / "speed.json"), write_speed_html(result, out / "speed.html")]
+
+
+def _frontier(args: argparse.Namespace) -> list[Path]:
+    _examples(args.data, args.limit)  # checks --limit
+    examples = _examples(args.data, None if args.needle else args.limit)
+    engine = _engine(args)
+    with tqdm_progress("frontier") as progress:
+        result = run_frontier(engine, examples, args.max_chunks, args.algorithms, args.needle,
+                              args.limit, args.seed, args.chunk_words, args.max_new_tokens,
+                              progress)
+    result = {"data": str(args.data), **result}
+    for size, block in result["lengths"].items():
+        print(f"{size} chunks, {block['context_tokens_mean']:.0f} tokens on average, "
+              f"n={block['n']}")
+        _print_rows(block["algorithms"], ("score", "agreement", "first_token_kl",
+                                          "ttft_ms_median", "recompute_share"))
+        goal = block["target"]
+        if goal:
+            print(f"target: {goal['algorithm']} KL {goal['first_token_kl']:.4f} vs "
+                  f"{goal['kl_reference']} {goal['kl_reference_value']:.4f} "
+                  f"({'met' if goal['kl_met'] else 'MISSED'}); TTFT {goal['ttft_ratio']:.2f}x "
+                  f"{goal['ttft_reference']} ({'met' if goal['ttft_met'] else 'MISSED'})")
+    out: Path = args.out
+    return [write_json(result, out / "frontier.json"),
+            write_frontier_html(result, out / "frontier.html")]
 
 
 def main(argv: list[str] | None = None) -> int:

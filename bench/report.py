@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from visualize.bench import score_vs_ttft, ttft_vs_length
+from visualize.frontier import frontier_figure
 
 ACCURACY_COLUMNS = ("algorithm", "score", "agreement", "first_token_agreement",
                     "first_token_kl", "ttft_ms_mean", "ttft_ms_median", "recompute_share",
@@ -54,6 +55,11 @@ def write_accuracy_html(result: dict[str, Any], path: str | Path) -> Path:
 def write_speed_html(result: dict[str, Any], path: str | Path) -> Path:
     """Median TTFT against context length per algorithm (the Benchmark tab's figure)."""
     return _write_html(ttft_vs_length(result), path)
+
+
+def write_frontier_html(result: dict[str, Any], path: str | Path) -> Path:
+    """First-token KL against median TTFT per setting, a panel per context length."""
+    return _write_html(frontier_figure(result), path)
 
 
 def _write_html(fig: Any, path: str | Path) -> Path:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from engine.cacheblend import CacheBlend
 from engine.link import FullRecompute, LegoLink, LinkAlgorithm, Naive
 from engine.prefix_cache import PrefixCache, PrefixCaching
+from engine.querylink import QueryLink
 
 REGISTRY: dict[str, type[LinkAlgorithm]] = {
-    cls.name: cls for cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink)}
+    cls.name: cls for cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink,
+                             QueryLink)}
 ALGORITHMS = tuple(REGISTRY)  # the names, in display order
 REFERENCE = FullRecompute.name  # what every fidelity measure compares against
 

@@ -13,7 +13,7 @@ KIND_COLORS = {Kind.NEW: "#adb5bd", Kind.CACHED: "#37b24d", Kind.RECOMPUTED: "#f
 KIND_NAMES = {Kind.NEW: "new (not cached)", Kind.CACHED: "cached (reused)",
               Kind.RECOMPUTED: "recomputed"}
 ALGORITHM_COLORS = {"full_recompute": "#495057", "prefix_cache": "#7048e8", "naive": "#e03131",
-                    "cacheblend": "#1c7ed6", "legolink": "#2f9e44"}
+                    "cacheblend": "#1c7ed6", "legolink": "#2f9e44", "querylink": "#f59f00"}
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 

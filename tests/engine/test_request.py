@@ -35,7 +35,8 @@ def test_labels_round_trip(label):
 
 def test_registry_lists_every_algorithm_once_with_the_reference():
     assert REFERENCE in ALGORITHMS and len(set(ALGORITHMS)) == len(ALGORITHMS)
-    assert ALGORITHMS == ("full_recompute", "prefix_cache", "naive", "cacheblend", "legolink")
+    assert ALGORITHMS == ("full_recompute", "prefix_cache", "naive", "cacheblend", "legolink",
+                          "querylink")
 
 
 def test_request_takes_the_parameter_its_algorithm_has():

@@ -1,0 +1,129 @@
+"""The fidelity-cost frontier: first-token KL from full recompute against median TTFT, one point
+per algorithm setting (naive, legolink-{2,8,16,32}, cacheblend-{5,15,30}, querylink at several
+budgets), per context length.
+
+Each context length is one block of examples: a data file's examples capped to C chunks, or
+needle haystacks of C chunks. Every block runs through `bench.accuracy.evaluate` (all
+algorithms on the same compiled chunks, full recompute first), so the points of one block are
+comparable. Each block also checks querylink's target against the baselines measured with it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.accuracy import Scorer, evaluate, task_score
+from bench.common import Progress, engine_info
+from bench.needle import make_needle_examples, needle_score
+from engine import Engine
+from engine.algorithms import REFERENCE
+from engine.request import parse_algorithms
+
+FRONTIER_ALGORITHMS = (
+    "full_recompute", "naive", "legolink-2", "legolink-8", "legolink-16", "legolink-32",
+    "cacheblend-5", "cacheblend-15", "cacheblend-30",
+    "querylink-4", "querylink-8", "querylink-16", "querylink-32")
+
+# The target querylink is held to (issue 12): with a recompute count within MATCH of
+# BUDGET_REFERENCE's, a mean first-token KL at most KL_REFERENCE's and a median TTFT at most
+# MAX_TTFT_RATIO times BUDGET_REFERENCE's.
+BUDGET_REFERENCE, KL_REFERENCE = "legolink-16", "cacheblend-15"
+MATCH, MAX_TTFT_RATIO = 0.05, 1.25
+
+
+def target(rows: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """querylink's target in one block: the querylink setting whose recompute share is closest
+    to legolink-16's (within ±5%), its KL against cacheblend-15's and its TTFT ratio to
+    legolink-16's. None when the block lacks one of them."""
+    if BUDGET_REFERENCE not in rows or KL_REFERENCE not in rows:
+        return None
+    budget = rows[BUDGET_REFERENCE]
+    matched = [(abs(row["recompute_share"] / budget["recompute_share"] - 1), label)
+               for label, row in rows.items()
+               if label.startswith("querylink") and budget["recompute_share"] > 0]
+    matched = [m for m in matched if m[0] <= MATCH]
+    if not matched:
+        return None
+    label = min(matched)[1]
+    row = rows[label]
+    ttft_ratio = row["ttft_ms_median"] / budget["ttft_ms_median"]
+    return {
+        "algorithm": label,
+        "recompute_ratio": row["recompute_share"] / budget["recompute_share"],
+        "first_token_kl": row["first_token_kl"],
+        "kl_reference": KL_REFERENCE,
+        "kl_reference_value": rows[KL_REFERENCE]["first_token_kl"],
+        "kl_met": row["first_token_kl"] <= rows[KL_REFERENCE]["first_token_kl"],
+        "ttft_reference": BUDGET_REFERENCE,
+        "ttft_ratio": ttft_ratio,
+        "ttft_met": ttft_ratio <= MAX_TTFT_RATIO,
+        "agreement": row["agreement"],
+        "score": row["score"],
+    }
+
+
+def run_frontier(engine: Engine, examples: list[dict[str, Any]],
+                 num_chunks: tuple[int, ...] = (6,),
+                 algorithms: str | list[str] | tuple[str, ...] | None = None,
+                 needle: bool = False, limit: int = 20, seed: int = 0, chunk_words: int = 150,
+                 max_new_tokens: int | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """The frontier -> a JSON-ready dict.
+
+    `examples` are the data (capped to C chunks for each C in `num_chunks`, the first `limit`
+    of them), or with `needle` the passages that build `limit` haystacks of C chunks each.
+    Keys: lengths ("6", ...: num_chunks, n, context_tokens_mean, algorithms (label -> the
+    accuracy summary: score, agreement, first_token_kl, ttft_ms_median, recompute_share, ...),
+    target, examples), algorithms (the labels), dataset, task, model, device, dtype, needle,
+    limit, reference, target_rule, wall_s.
+    """
+    specs = parse_algorithms(algorithms or FRONTIER_ALGORITHMS, engine.config)
+    if not examples:
+        raise ValueError("no examples to evaluate")
+    if not num_chunks or min(num_chunks) < 1:
+        raise ValueError(f"chunk counts must be >= 1, got {num_chunks}")
+    start = time.perf_counter()
+    engine.prefix_cache.clear()
+    passages = list(dict.fromkeys(c for e in examples for c in e["chunks"])) if needle else []
+    lengths = {}
+    for j, c in enumerate(num_chunks):
+        block = (make_needle_examples(passages, c, limit, seed, chunk_words) if needle
+                 else examples[:limit])
+        scorer: Scorer = needle_score if needle else task_score
+        summary, records = evaluate(engine, block, specs, scorer, max_chunks=c,
+                                    max_new_tokens=max_new_tokens or (16 if needle else None),
+                                    progress=_step(progress, j, len(num_chunks), c))
+        lengths[str(c)] = {
+            "num_chunks": c,
+            "n": len(block),
+            "context_tokens_mean": statistics.fmean(r["num_prompt_tokens"] for r in records),
+            "algorithms": summary,
+            "target": target(summary),
+            "examples": records,
+        }
+    return {
+        "benchmark": "frontier",
+        "dataset": "needle" if needle else ",".join(sorted({e["dataset"] for e in examples})),
+        "task": "qa" if needle else ",".join(sorted({e["task"] for e in examples})),
+        **engine_info(engine),
+        "needle": needle,
+        "limit": limit,
+        "reference": REFERENCE,
+        "algorithms": [s.label for s in specs],
+        "target_rule": (f"the querylink setting within ±{MATCH:.0%} of {BUDGET_REFERENCE}'s "
+                        f"recompute share: first-token KL <= {KL_REFERENCE}'s and median TTFT "
+                        f"<= {MAX_TTFT_RATIO}x {BUDGET_REFERENCE}'s"),
+        "lengths": lengths,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def _step(progress: Progress | None, j: int, num_blocks: int,
+          c: int) -> Callable[[float, str], None]:
+    def step(fraction: float, text: str) -> None:
+        if progress:
+            progress((j + fraction) / num_blocks, f"{c} chunks: {text}")
+    return step
