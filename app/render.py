@@ -55,3 +55,18 @@ def answer_diff_html(rows: list[tuple[str, list[str], list[bool]]]) -> str:
     return ("<div class='answer-diff'><p class='hint'>Answers token by token; "
             "<span class='tok diff'>marked</span> tokens differ from full recompute's "
             "token at the same place.</p>" + "".join(lines) + "</div>")
+
+
+CHAR_PX, CELL_PADDING_PX, MIN_COLUMN_PX = 9, 28, 64
+
+
+def column_widths(*tables: list[str], wide: dict[str, int] | None = None) -> list[str]:
+    """Fixed Dataframe column widths in px for tables of these headers (one width per column
+    index, the widest any of them needs): never narrower than a header's longest word (or the
+    width given in `wide` for columns of long text). On a narrow screen the table scrolls
+    sideways rather than breaking headers and numbers over lines."""
+    wide = wide or {}
+    widths = [[max(MIN_COLUMN_PX, wide.get(h, 0),
+                   CHAR_PX * max(map(len, h.split())) + CELL_PADDING_PX) for h in headers]
+              for headers in tables]
+    return [f"{max(column)}px" for column in zip(*widths, strict=False)]

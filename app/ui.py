@@ -40,7 +40,7 @@ def build_ui(lab: Lab) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         gr.HTML(header(lab))
         with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("Start here", id="start"):
+            with gr.Tab("Start", id="start"):
                 start = ui_start.build(lab)
             with gr.Tab("Library", id="library"):
                 lib = ui_library.build(lab)

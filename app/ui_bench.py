@@ -10,6 +10,7 @@ import gradio as gr
 from app import benchmark, controls
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
+from app.render import column_widths
 from app.wiring import Guard, Step, step
 from engine.algorithms import ALGORITHMS
 from visualize.bench import score_vs_ttft
@@ -48,7 +49,8 @@ def build(lab: Lab) -> BenchTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             algorithms = controls.Choices(list(ALGORITHMS), value=DEFAULT, label="Algorithms",
-                                          info="full_recompute always runs: the reference")
+                                          info="full_recompute always runs: the reference",
+                                          elem_id="bench-algorithms")
             with gr.Row():
                 k = controls.recompute_k(lab)
                 ratio = controls.recompute_ratio(lab)
@@ -75,7 +77,10 @@ def build(lab: Lab) -> BenchTab:
     summary = gr.Markdown(label="Summary", elem_classes="status", elem_id="bench-summary")
     figure = gr.Plot(score_vs_ttft({}), label="Figure", show_label=False)
     table = gr.Dataframe(headers=benchmark.ACCURACY_COLUMNS, label="Results",
-                         interactive=False, elem_classes="scroll-table")
+                         interactive=False, elem_classes="scroll-table", elem_id="bench-table",
+                         column_widths=column_widths(benchmark.ACCURACY_COLUMNS,
+                                                     benchmark.SPEED_COLUMNS,
+                                                     wide={"algorithm": 150}))
     files = gr.File(label="Download: results JSON and the figure as HTML", file_count="multiple",
                     interactive=False)
     return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, k, ratio,

@@ -13,6 +13,7 @@ import gradio as gr
 from app import compose, controls, library, notes
 from app.controls import FreeDropdown
 from app.lab import Lab
+from app.render import column_widths
 from app.wiring import Guard, bind, private, step
 from engine.algorithms import ALGORITHMS
 from visualize.mask import recompute_mask_strip
@@ -88,7 +89,11 @@ def build(lab: Lab) -> ComposeTab:
             run = gr.Button("Run comparison", variant="primary", size="lg", elem_id="run-compare")
     reuse = gr.Markdown(label="Reuse", elem_classes="status", elem_id="reuse")
     table = gr.Dataframe(headers=compose.TABLE_HEADERS, label="Results", interactive=False,
-                         elem_id="results-table", elem_classes="scroll-table", wrap=True)
+                         elem_id="results-table", elem_classes="scroll-table", wrap=True,
+                         max_height=900, column_widths=column_widths(
+                             compose.TABLE_HEADERS, wide={
+                                 "algorithm": 150, "answer": 280, "first token": 110,
+                                 "whole answer": 110, "TTFT (ms)": 100, "computed": 96}))
     answers = gr.HTML(label="Answers token by token", elem_id="answers")
     with gr.Accordion("What the columns mean", open=False):
         gr.Markdown(notes.GLOSSARY)

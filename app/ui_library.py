@@ -9,7 +9,7 @@ import gradio as gr
 from app import library
 from app.controls import FreeDropdown
 from app.lab import Lab
-from app.render import md
+from app.render import column_widths, md
 from app.uploads import ACCEPTED_EXTENSIONS
 from app.wiring import Guard, Step, bind, private, step
 
@@ -70,7 +70,10 @@ def build(lab: Lab) -> LibraryTab:
             summary = gr.Markdown(label="Library summary", elem_id="library-summary")
             table = gr.Dataframe(headers=library.TABLE_HEADERS, label="Your library",
                                  interactive=False, wrap=True, max_height=380,
-                                 elem_id="library-table", elem_classes="scroll-table")
+                                 elem_id="library-table", elem_classes="scroll-table",
+                                 column_widths=column_widths(library.TABLE_HEADERS, wide={
+                                     "title": 220, "from": 90, "KV size": 100,
+                                     "last used": 100, "key": 300}))
             with gr.Row(equal_height=True):
                 evict_pick = FreeDropdown([], value=None, scale=4, label="Your chunk to evict",
                                           allow_custom_value=True, elem_id="evict-pick")

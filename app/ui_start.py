@@ -11,6 +11,7 @@ from app import notes, story
 from app.controls import FreeDropdown
 from app.lab import Lab
 from app.limits import limits_markdown, limits_rows
+from app.render import column_widths
 from visualize.story import story_figure
 
 
@@ -58,7 +59,9 @@ def build(lab: Lab) -> StartTab:
                      elem_id="story-plot")
     table = gr.Dataframe(story.story_table(lab.story), headers=story.TABLE_HEADERS,
                          label="The story, request by request", interactive=False,
-                         wrap=True, elem_id="story-table", elem_classes="scroll-table")
+                         wrap=True, elem_id="story-table", elem_classes="scroll-table",
+                         column_widths=column_widths(story.TABLE_HEADERS, wide={
+                             "prefix": 160, "order": 90, "legolink = exact": 150}))
     with gr.Accordion("Glossary", open=False):
         gr.Markdown(notes.GLOSSARY)
     with gr.Accordion("Limits of this app", open=False):

@@ -50,6 +50,10 @@ def story_figure(story: dict[str, Any] | None) -> go.Figure:
                                  line=dict(color="#495057", dash=dash), cliponaxis=False),
                       row=3, col=1)
     fig.update_layout(barmode="group")
-    for row in (1, 2, 3):
-        fig.update_yaxes(rangemode="tozero", row=row, col=1)
+    # Headroom above the tallest bar and point, so that their labels stay clear of the titles.
+    for row, key in ((1, "tokens_reused"), (2, "ttft_ms")):
+        top = max(r["runs"][label][key] for r in requests for label in labels)
+        fig.update_yaxes(range=[0, 1.3 * top or 1], row=row, col=1)
+    fig.update_yaxes(range=[0, 1.3 * max(compiles + [r["hits"] for r in requests]) or 1],
+                     row=3, col=1)
     return styled(fig, f"One question, 2 prefixes × 2 orders · {story.get('device', '')}", 620)
