@@ -42,6 +42,7 @@ class EngineConfig:
     chunk_tokens: int = 512  # chunking budget per chunk
     max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
     max_new_tokens: int = 256  # upper bound for one request's generation
+    max_chunks_per_request: int = 64  # bounds a request's work (and its figures) by count too
     store_budget_bytes: int = 2 * 1024**3  # chunk KV kept in memory before LRU eviction
     prefix_cache_entries: int = 4  # earlier requests whose prompt KV prefix_cache keeps
     prefix_cache_budget_bytes: int = 512 * 1024**2  # and the bytes those copies may take
@@ -70,7 +71,8 @@ class EngineConfig:
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
-                     "store_budget_bytes", "prefix_cache_entries", "prefix_cache_budget_bytes"):
+                     "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries",
+                     "prefix_cache_budget_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 

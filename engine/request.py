@@ -152,6 +152,9 @@ class Request:
             raise ValueError("chunks must be a list of chunk keys")
         if not chunks:
             raise ValueError("no chunks chosen: pick at least one compiled chunk")
+        if len(chunks) > config.max_chunks_per_request:
+            raise ValueError(f"too many chunks: {len(chunks)} given, at most "
+                             f"{config.max_chunks_per_request} per request")
         max_new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1, config.max_new_tokens)
         temperature = real_number(temperature, "temperature", 0.0, 10.0)
         if seed is not None:

@@ -31,6 +31,7 @@ BAD_REQUESTS = [
     ({"question": "   "}, "question is empty"),
     ({"chunks": []}, "no chunks chosen"),
     ({"chunks": "abc"}, "must be a list of chunk keys"),
+    ({"chunks": ["f" * 32] * 65}, "too many chunks: 65 given, at most 64 per request"),
     ({"chunks": ["f" * 32]}, "is not in the store"),
     ({"algorithm": "magic"}, "unknown algorithm 'magic'"),
     ({"recompute_k": -1}, "recompute_k must be an integer"),
