@@ -20,6 +20,7 @@ from app.errors import user_errors
 from app.lab import Lab
 from app.render import md, size_text
 from app.uploads import Document, parse_files
+from engine.prompt import encode_user_text
 from engine.text import clean_title, title_of
 
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -37,7 +38,7 @@ def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
     if len(documents) > limits.compile_chunks:
         raise ValueError(f"{len(documents):,} documents in one call; at most "
                          f"{limits.compile_chunks} chunks may be compiled per call")
-    tokens = [len(tokenizer(doc.text, add_special_tokens=False).input_ids) for doc in documents]
+    tokens = [len(encode_user_text(tokenizer, doc.text)) for doc in documents]
     total = sum(tokens)
     chunks = sum(max(1, math.ceil(n / lab.engine.config.chunk_tokens)) for n in tokens)
     if total > limits.compile_tokens:

@@ -84,7 +84,6 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
     """(limit, value as served, where it is set) for the Start tab and the README: the values
     the running app enforces, engine and app limits together."""
     share = limits.session_bytes(config.store_budget_bytes)
-    chunks = getattr(config, "max_chunks_per_request", None)
     rows = [
         ("upload: bytes per file / files per upload / characters per upload",
          f"{size_text(max_file_bytes)} / {max_files} / {max_chars:,}", "app/uploads.py"),
@@ -94,6 +93,8 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
         ("chunk size (chunking budget)", f"{config.chunk_tokens} tokens", "EngineConfig"),
         ("prompt + new tokens of one model call",
          f"{min(limits.context_tokens, context_limit):,}", "EPIC_CONTEXT_TOKENS, EngineConfig"),
+        ("chunks per request", str(config.max_chunks_per_request),
+         "EngineConfig.max_chunks_per_request"),
         ("new tokens per answer", str(limits.new_tokens_limit(config)),
          "EPIC_NEW_TOKENS, EngineConfig"),
         ("LegoLink k / CacheBlend ratio", f"0..{config.max_recompute_k} / 0..1", "EngineConfig"),
@@ -114,8 +115,6 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
         ("store-wide actions (clear all, save and load stores)",
          "on" if limits.operator else "off (operator only)", "EPIC_OPERATOR=1"),
     ]
-    if chunks is not None:
-        rows.insert(4, ("chunks per request", str(chunks), "EngineConfig"))
     return rows
 
 

@@ -28,6 +28,12 @@ def error_toast(page, text: str) -> None:
     toast.locator("[data-testid='toast-close']").click()
 
 
+def close_toasts(page) -> None:
+    """Close the message boxes (before a screenshot)."""
+    for close in page.locator("[data-testid='toast-close']").all():
+        close.click()
+
+
 def wait_unlocked(page) -> None:
     """Every model button enabled again (they are locked while a call runs)."""
     selectors = ", ".join(f"{s}:disabled" for s in MODEL_BUTTONS)

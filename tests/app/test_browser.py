@@ -76,7 +76,7 @@ def test_chromium_starts():
 def test_upload_compile_compare_inspect(browser, served, tmp_path):
     from playwright.sync_api import expect
 
-    lab, url = served
+    _lab, url = served
     context, page = visitor(browser, url)
     try:
         upload(page, tmp_path / "alder.txt", DOC_A)
@@ -131,7 +131,7 @@ def test_a_page_load_shows_the_library_as_it_is_now(browser, served):
 
 
 def test_two_visitors_cannot_see_or_clear_each_others_chunks(browser, served, tmp_path):
-    lab, url = served
+    _lab, url = served
     (ctx_a, a), (ctx_b, b) = visitor(browser, url), visitor(browser, url)
     try:
         upload(a, tmp_path / "alder.txt", DOC_A)
@@ -164,7 +164,7 @@ def test_two_visitors_cannot_see_or_clear_each_others_chunks(browser, served, tm
 
 def test_titles_never_become_markup(browser, served):
     """Issue 14: a title's <img> and ![](…) were fetched by the browser, <a> became a link."""
-    lab, url = served
+    _lab, url = served
     context, page = visitor(browser, url)
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))

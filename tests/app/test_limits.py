@@ -45,6 +45,7 @@ def test_the_table_states_the_served_values():
     assert rows["prompt + new tokens of one model call"] == "2,048"
     assert rows["new tokens per answer"] == "32"
     assert rows["LegoLink k / CacheBlend ratio"] == "0..1024 / 0..1"
+    assert rows["chunks per request"] == "64"
     assert rows["one visitor's own chunks"] == "512.0 MiB (≈ 11,650 tokens)"
     assert rows["store-wide actions (clear all, save and load stores)"] == "off (operator only)"
     table = limits_markdown(limits_rows(limits, config, 1024, 1, 1, 1, 1))

@@ -67,6 +67,7 @@ def run_example(page) -> None:
     pages.wait_count(page, "#ttft-plot .bars .point", 5)
     pages.wait_unlocked(page)
     assert pages.count(page, "#results-table [role=row][aria-rowindex]") - 1 == 5
+    pages.close_toasts(page)
 
 
 def test_desktop_screenshots(browser, served):
@@ -89,6 +90,7 @@ def test_desktop_screenshots(browser, served):
         naive, lego = float(masses["naive"]), float(masses["legolink-16"])
         assert naive > 5 * lego, summary  # the false sinks of naive linking
         assert "Naive linking puts" in summary and "the false sinks" in summary
+        pages.close_toasts(page)
         page.wait_for_timeout(500)
         page.screenshot(path=str(SCREENSHOTS / "inspect.png"), full_page=True)
     finally:
