@@ -13,12 +13,14 @@ import logging
 
 from app.examples import save_story
 from app.lab import Lab
+from app.memory import return_freed_memory
 from app.story import first_story
 from app.ui import build_ui, launch
 from engine import Engine, EngineConfig
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+return_freed_memory()  # before the model's weights and the first requests are allocated
 engine = Engine(EngineConfig())
 lab = Lab.open(engine)
 if lab.story is None:  # the first start: the first page shows the story's results

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from app.lab import Lab
+from app.memory import trim
 
 MODEL = "model"  # one concurrency group for every event that runs the model
 
@@ -30,7 +31,7 @@ def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[...,
     """A handler `fn(lab, session, *inputs[, progress])` as a Gradio event function
     `(*inputs[, progress], request)`: its signature names the inputs for the API, and Gradio
     fills `request`, from which the session comes. A model call's end frees the visitor's
-    queue slot (taken by `validator`)."""
+    queue slot (taken by `validator`) and returns the memory it freed (app/memory.py)."""
     params = list(inspect.signature(fn).parameters.values())[2:]
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 default=None, annotation=gr.Request)
@@ -48,6 +49,7 @@ def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[...,
             finally:
                 if model:
                     lab.libraries.end_call(session)
+                    trim()
     else:
         def handler(*args: Any, **kwargs: Any) -> Any:
             session, given = arguments(args, kwargs)
@@ -56,6 +58,7 @@ def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[...,
             finally:
                 if model:
                     lab.libraries.end_call(session)
+                    trim()
     return _named(handler, fn, signature)
 
 
