@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+from gradio.utils import get_upload_folder
 
 from app.errors import user_errors
 from app.lab import Lab
@@ -81,6 +82,7 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
 
     The whole upload is parsed and checked against the limits before anything is compiled:
     one bad file refuses the upload, with a message naming the file, and changes nothing.
+    The uploaded files are deleted from Gradio's cache once read.
     """
     limits = lab.documents
     if not files:
@@ -90,10 +92,16 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
     loaded = []
     for path in files:
         file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"{file.name}: the uploaded file is gone: upload it again")
         if file.stat().st_size > limits.max_file_bytes:  # refuse before reading it
             raise ValueError(f"{file.name}: over the limit of "
                              f"{size_text(limits.max_file_bytes)} per file")
         loaded.append((file.name, file.read_bytes()))
+    uploads = Path(get_upload_folder()).resolve()
+    for path in files:  # read: Gradio's copy on disk is of no more use (and not ours to keep)
+        if Path(path).resolve().is_relative_to(uploads):
+            Path(path).unlink(missing_ok=True)
     return _compile(lab, session, parse_files(loaded, limits), progress)
 
 

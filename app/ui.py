@@ -36,8 +36,9 @@ def header(lab: Lab) -> str:
 
 def build_ui(lab: Lab) -> gr.Blocks:
     """The whole app over one shared lab. Launch it with `launch`."""
-    # Uploaded and returned files in Gradio's cache: swept every 10 min, kept at most 1 h.
-    with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
+    # Uploaded (never compiled) and returned files in Gradio's cache: swept every 5 min, kept
+    # at most 15 min; compile_files deletes the files it read at once.
+    with gr.Blocks(title=TITLE, delete_cache=(300, 900)) as demo:
         gr.HTML(header(lab))
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Start", id="start"):

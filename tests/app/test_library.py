@@ -47,6 +47,21 @@ def test_compile_files_compiles_each_document_once(lab, write):
     assert lab.engine.store.stats().num_compiled == compiles
 
 
+def test_uploaded_files_leave_gradios_cache_once_read(lab, tmp_path, monkeypatch):
+    """No disk left behind by an anonymous visitor but its chunks: Gradio's copy of an upload
+    is deleted after it is read (files elsewhere are not the app's to delete)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    upload = tmp_path / "gradio" / "0123abcd" / "alder.txt"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(DOC_A)
+    mine = tmp_path / "birch.md"
+    mine.write_text(DOC_B)
+    library.compile_files(lab, ME, [str(upload), str(mine)])
+    assert not upload.exists() and mine.exists()
+    refused(lambda: library.compile_files(lab, ME, [str(upload)]),
+            "alder.txt: the uploaded file is gone: upload it again")
+
+
 def test_compile_files_reads_the_dataset_schema(lab, write):
     row = {"id": "q7", "chunks": [DOC_A, DOC_B], "question": "?", "answers": ["x"]}
     _, compiled = library.compile_files(lab, ME, [write("data.jsonl", json.dumps(row) + "\n")])
