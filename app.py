@@ -1,23 +1,32 @@
 """EPIC Lab on Hugging Face Spaces (or locally: `python app.py`).
 
 Loads the one shared Engine (EPIC_MODEL picks the model; the bundled SmolLM2 by default),
-compiles the example documents, builds the UI and launches it with the queue. Host and port
-come from GRADIO_SERVER_NAME and GRADIO_SERVER_PORT.
+opens the lab (the example documents' KV from the cache beside the model, compiled and kept
+there on the first start; the guided story's results likewise), builds the UI and launches it
+with the queue. The app's limits come from EPIC_* variables (app/limits.py); EPIC_OPERATOR=1
+turns on store-wide actions. Host and port come from GRADIO_SERVER_NAME and GRADIO_SERVER_PORT.
 """
 
 from __future__ import annotations
 
 import logging
 
-from app.examples import compile_examples
+from app.examples import save_story
+from app.lab import Lab
+from app.memory import return_freed_memory
+from app.story import first_story
 from app.ui import build_ui, launch
 from engine import Engine, EngineConfig
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+return_freed_memory()  # before the model's weights and the first requests are allocated
 engine = Engine(EngineConfig())
-compile_examples(engine)
-demo = build_ui(engine)
+lab = Lab.open(engine)
+if lab.story is None:  # the first start: the first page shows the story's results
+    lab.story = first_story(lab)
+    save_story(engine, lab.story)
+demo = build_ui(lab)
 
 if __name__ == "__main__":
-    launch(demo)
+    launch(demo, lab)

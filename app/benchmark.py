@@ -1,8 +1,10 @@
-"""Benchmark tab handlers: a small accuracy run over a bundled dataset and a speed sweep, via
-bench.accuracy / bench.speed; results as figures, a table and files."""
+"""Benchmark tab handlers: a small accuracy run over a bundled dataset, a speed sweep and the
+frontier (first-token KL against TTFT), via bench.accuracy / bench.speed / bench.frontier;
+results as figures, a table and files."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +14,10 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.compose import choose_algorithms
+from app.compose import check_parameters, choose_algorithms
 from app.errors import user_errors
 from app.examples import BENCH_DATASETS
+from app.lab import Lab
 from app.library import PROGRESS
 from bench.accuracy import run_accuracy
 from bench.data import examples_from_jsonl
@@ -26,8 +29,8 @@ from engine.request import whole_number
 from visualize.bench import score_vs_ttft, ttft_vs_length
 from visualize.frontier import frontier_figure
 
-MAX_EXAMPLES = 5
-SPEED_LENGTHS = (256, 512, 1024, 2048)
+SPEED_LENGTHS = (256, 512, 1024, 2048, 4096)  # offered when the limits allow them
+PASSAGE_TOKENS = 180  # about a benchmark passage, for the time estimate
 ACCURACY_COLUMNS = ["algorithm", "score", "agreement", "first_token_kl", "ttft_ms_median",
                     "recompute_share"]
 FRONTIER_COLUMNS = ["chunks", "algorithm", "first_token_kl", "ttft_ms_median", "agreement",
@@ -40,6 +43,7 @@ SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full
 def algorithm_specs(engine: Engine, algorithms: Sequence[str] | None, k: Any,
                     ratio: Any) -> list[AlgorithmSpec]:
     """Checkbox names with the UI's parameters -> the engine's algorithm specs."""
+    check_parameters(engine.config, k, ratio)
     return [AlgorithmSpec.with_params(name, engine.config, k, ratio)
             for name in choose_algorithms(algorithms)]
 
@@ -48,28 +52,40 @@ def _reporter(progress: gr.Progress):
     return lambda fraction, text: progress(fraction, desc=text)
 
 
-def _files(result: dict[str, Any], figure: go.Figure, name: str) -> list[str]:
-    """The result as JSON and its figure as standalone HTML, in a fresh temporary directory."""
-    directory = Path(tempfile.mkdtemp(prefix="epic-bench-"))
+def speed_lengths(lab: Lab) -> list[int]:
+    """The context lengths a visitor may sweep here."""
+    return [n for n in SPEED_LENGTHS if n <= lab.limits.bench_length]
+
+
+def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
+           name: str) -> list[str]:
+    """The result as JSON and its figure as HTML (plotly.js from its CDN) in the visitor's
+    own directory, which holds only its latest run and goes when the session does."""
+    library = lab.libraries.get(session)
+    if library.files is not None:
+        shutil.rmtree(library.files, ignore_errors=True)
+    library.files = directory = Path(tempfile.mkdtemp(prefix="epic-bench-"))
     figure_path = directory / f"{name}.html"
-    figure.write_html(str(figure_path), include_plotlyjs=True, full_html=True)
+    figure.write_html(str(figure_path), include_plotlyjs="cdn", full_html=True)
     return [str(write_json(result, directory / f"{name}.json")), str(figure_path)]
 
 
 @user_errors
-def bench_accuracy(engine: Engine, dataset: str, limit: float, algorithms: list[str], k: float,
-                   ratio: float, max_chunks: float, progress: gr.Progress = PROGRESS,
+def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithms: list[str],
+                   k: float, ratio: float, max_chunks: float, progress: gr.Progress = PROGRESS,
                    ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Score and fidelity per algorithm on the first `limit` examples of a bundled dataset
     -> (score-vs-TTFT figure, table, summary, [JSON file, HTML figure])."""
     if dataset not in BENCH_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
-    limit = whole_number(limit, "examples", 1, MAX_EXAMPLES)
-    max_chunks = whole_number(max_chunks, "max chunks", 1, 20)
-    specs = algorithm_specs(engine, algorithms, k, ratio)
+    limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
+    max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
+    specs = algorithm_specs(lab.engine, algorithms, k, ratio)
     examples = examples_from_jsonl(BENCH_DATASETS[dataset])[:limit]
-    result = run_accuracy(engine, examples, specs, max_chunks=max_chunks,
-                          progress=_reporter(progress))
+    work = limit * len(specs) * max_chunks * PASSAGE_TOKENS
+    with lab.estimator.timed("bench", work, f"{limit} example(s) x {len(specs)} algorithms"):
+        result = run_accuracy(lab.engine, examples, specs, max_chunks=max_chunks,
+                              progress=_reporter(progress))
     rows = [[label, *(round(row[c], 1 if c.endswith("_ms_median") else 4)
                       for c in ACCURACY_COLUMNS[1:])]
             for label, row in result["algorithms"].items()]
@@ -81,26 +97,30 @@ def bench_accuracy(engine: Engine, dataset: str, limit: float, algorithms: list[
     if result.get("chunks_note"):
         summary += f" Note: {result['chunks_note']}."
     return (figure, pd.DataFrame(rows, columns=ACCURACY_COLUMNS), summary,
-            _files(result, figure, "accuracy"))
+            _files(lab, session, result, figure, "accuracy"))
 
 
 @user_errors
-def bench_speed(engine: Engine, lengths: list[Any], repeats: float, algorithms: list[str],
-                k: float, ratio: float, progress: gr.Progress = PROGRESS,
+def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
+                algorithms: list[str], k: float, ratio: float, progress: gr.Progress = PROGRESS,
                 ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Median TTFT per algorithm at each context length (plus a short request-stream
     throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
-    chosen = sorted({whole_number(n, "length", 1, max(SPEED_LENGTHS)) for n in lengths or []})
+    offered = speed_lengths(lab)
+    chosen = sorted({whole_number(n, "length", 1, max(offered)) for n in lengths or []})
     if not chosen:
         raise ValueError("choose at least one context length")
-    unknown = [n for n in chosen if n not in SPEED_LENGTHS]
+    unknown = [n for n in chosen if n not in offered]
     if unknown:
-        raise ValueError(f"length {unknown[0]} is not offered: choose from {SPEED_LENGTHS}")
-    repeats = whole_number(repeats, "repeats", 1, 5)
-    specs = algorithm_specs(engine, algorithms, k, ratio)
-    result = run_speed(engine, tuple(chosen), repeats, specs, chunk_tokens=256, requests=3,
-                       pool_size=4, request_chunks=3, throughput_new_tokens=2,
-                       progress=_reporter(progress))
+        raise ValueError(f"length {unknown[0]} is not offered: choose from {tuple(offered)}")
+    repeats = whole_number(repeats, "repeats", 1, lab.limits.bench_repeats)
+    specs = algorithm_specs(lab.engine, algorithms, k, ratio)
+    work = sum(chosen) * (repeats + 1) * (len(specs) + 2)
+    with lab.estimator.timed("bench", work, f"{len(chosen)} length(s) x {len(specs)} "
+                             "algorithms"):
+        result = run_speed(lab.engine, tuple(chosen), repeats, specs, chunk_tokens=256,
+                           requests=3, pool_size=4, request_chunks=3, throughput_new_tokens=2,
+                           progress=_reporter(progress))
     rows = []
     for block in result["sweep"].values():
         for label, row in block["algorithms"].items():
@@ -113,11 +133,11 @@ def bench_speed(engine: Engine, lengths: list[Any], repeats: float, algorithms: 
                + ", ".join(f"{label} {v['requests_per_s']:.2f}" for label, v in rps.items()))
     figure = ttft_vs_length(result)
     return (figure, pd.DataFrame(rows, columns=SPEED_COLUMNS), summary,
-            _files(result, figure, "speed"))
+            _files(lab, session, result, figure, "speed"))
 
 
 @user_errors
-def bench_frontier(engine: Engine, dataset: str, limit: float, max_chunks: float,
+def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunks: float,
                    progress: gr.Progress = PROGRESS,
                    ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """First-token KL against median TTFT for every frontier setting (naive, legolink-2..32,
@@ -125,11 +145,15 @@ def bench_frontier(engine: Engine, dataset: str, limit: float, max_chunks: float
     -> (frontier figure, table, summary with querylink's target, [JSON file, HTML figure])."""
     if dataset not in BENCH_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
-    limit = whole_number(limit, "examples", 1, MAX_EXAMPLES)
-    max_chunks = whole_number(max_chunks, "max chunks", 1, 20)
+    limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
+    max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
     examples = examples_from_jsonl(BENCH_DATASETS[dataset])
-    result = run_frontier(engine, examples, (max_chunks,), FRONTIER_ALGORITHMS, limit=limit,
-                          max_new_tokens=FRONTIER_NEW_TOKENS, progress=_reporter(progress))
+    work = limit * len(FRONTIER_ALGORITHMS) * max_chunks * PASSAGE_TOKENS
+    with lab.estimator.timed("bench", work, f"{limit} example(s) x "
+                             f"{len(FRONTIER_ALGORITHMS)} settings"):
+        result = run_frontier(lab.engine, examples, (max_chunks,), FRONTIER_ALGORITHMS,
+                              limit=limit, max_new_tokens=FRONTIER_NEW_TOKENS,
+                              progress=_reporter(progress))
     block = next(iter(result["lengths"].values()))
     rows = [[block["num_chunks"], label, *(round(row[c], 1 if c.endswith("_ms_median") else 4)
                                            for c in FRONTIER_COLUMNS[2:])]
@@ -145,4 +169,4 @@ def bench_frontier(engine: Engine, dataset: str, limit: float, max_chunks: float
                     f"{goal['ttft_ratio']:.2f}x {goal['ttft_reference']}'s.")
     figure = frontier_figure(result)
     return (figure, pd.DataFrame(rows, columns=FRONTIER_COLUMNS), summary,
-            _files(result, figure, "frontier"))
+            _files(lab, session, result, figure, "frontier"))

@@ -1,42 +1,35 @@
 """Compose tab handlers: link chosen chunks behind a prefix, run the algorithms side by side.
 
-The reference (full_recompute) always runs first: "matches" and the first-token KL are
-measured against it (engine/fidelity.py). When it is not among the chosen algorithms it runs
-anyway but is left out of the results.
+The reference (full_recompute) always runs first: agreement and the first-token KL are
+measured against it by token ids (engine/fidelity.py, as the benchmarks count). When it is not
+among the chosen algorithms it runs anyway but is left out of the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from app import notes
+from app.budget import answer_work, check_context, prompt_tokens
 from app.errors import user_errors
-from engine import Engine, Request
+from app.lab import Lab
+from app.render import answer_diff_html, md
+from engine import EngineConfig, Request
 from engine.algorithms import ALGORITHMS, REFERENCE
+from engine.fidelity import Fidelity
 from engine.fidelity import measure as fidelity
 from engine.generate import RunResult
-from engine.link import Kind
-from engine.prompt import Layout
+from engine.request import real_number, whole_number
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
-TABLE_HEADERS = ["algorithm", "answer", "matches full recompute", "first-token KL",
-                 "TTFT (ms)", "tokens computed", "tokens reused"]
-
-
-def make_requests(engine: Engine, prefix: str | None, chunks: Sequence[str] | None,
-                  question: str | None, algorithms: Sequence[str] | None, k: Any, ratio: Any,
-                  max_new_tokens: Any) -> list[Request]:
-    """The Compose inputs (from the UI or the API) as one engine Request per chosen algorithm,
-    the reference first (run even when not chosen). The engine checks them; a ValueError
-    names the first problem."""
-    chosen = choose_algorithms(algorithms)
-    return [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
-                           recompute_k=k, recompute_ratio=ratio, max_new_tokens=max_new_tokens)
-            for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
+TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tokens",
+                 "first-token KL", "TTFT (ms)", "computed", "reused"]
 
 
 def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
@@ -44,126 +37,200 @@ def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
     chosen = list(algorithms or [])
     unknown = [a for a in chosen if a not in ALGORITHMS]
     if unknown:
-        raise ValueError(f"unknown algorithm {unknown[0]!r}: choose from {', '.join(ALGORITHMS)}")
+        raise ValueError(f"unknown algorithm {unknown[0]!r}: choose from "
+                         f"{', '.join(ALGORITHMS)}")
     if not chosen:
         raise ValueError("choose at least one algorithm")
     return [a for a in ALGORITHMS if a in chosen]
 
 
-def prompt_tokens(engine: Engine, result: RunResult) -> list[str]:
+def check_parameters(config: EngineConfig, k: Any, ratio: Any) -> None:
+    """k and ratio must be numbers in range. The engine reads None as "the configured
+    default"; a caller of the app's API that sends None (or text) for one is told so."""
+    whole_number(k, "recompute_k", 0, config.max_recompute_k)
+    real_number(ratio, "recompute_ratio", 0.0, 1.0)
+
+
+def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+                  algorithms: Sequence[str] | None, k: Any, ratio: Any,
+                  max_new_tokens: Any) -> tuple[list[Request], int]:
+    """The Compose inputs (from the UI or the API) as one checked Request per algorithm, the
+    reference first, within the engine's and this app's limits -> (requests, prompt tokens).
+    Chunks must be in the visitor's library; a ValueError or KeyError names the problem."""
+    chosen = choose_algorithms(algorithms)
+    engine = lab.engine
+    check_parameters(engine.config, k, ratio)
+    new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
+                              lab.limits.new_tokens_limit(engine.config))
+    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
+                               recompute_k=k, recompute_ratio=ratio, max_new_tokens=new_tokens)
+                for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
+    first = requests[0]
+    lab.libraries.check(session, first.chunks)
+    lab.ensure_examples(first.chunks)
+    num_tokens = prompt_tokens(engine, first.prefix, first.chunks, first.question)
+    check_context(num_tokens, new_tokens, min(lab.limits.context_tokens, engine.context_limit))
+    return requests, num_tokens
+
+
+def retitled(result: RunResult, titles: dict[str, str]) -> RunResult:
+    """The result with its chunks named as this visitor knows them."""
+    segments = tuple(replace(s, title=titles.get(s.key, s.title)) if s.kind == "chunk" else s
+                     for s in result.layout.segments)
+    return replace(result, layout=replace(result.layout, segments=segments))
+
+
+def prompt_tokens_text(lab: Lab, result: RunResult) -> list[str]:
     """The prompt decoded token by token, for hover labels."""
-    return [engine.tokenizer.decode([t]) for t in result.layout.token_ids]
+    return [lab.engine.tokenizer.decode([t]) for t in result.layout.token_ids]
 
 
 def measure(result: RunResult, reference: RunResult) -> dict[str, Any]:
-    """One run against the reference: its answer, agreement (engine/fidelity.py), TTFT, token
-    counts and mask ("0" new, "1" cached, "2" recomputed per prompt position)."""
+    """One run against the reference: answer, agreement by token ids, KL, TTFT, counts and
+    mask ("0" new, "1" cached, "2" recomputed per prompt position)."""
     f = fidelity(result, reference)
     return {"algorithm": result.algorithm, "text": result.text,
-            "matches_full_recompute": f.answer_match,
+            "first_token_match": f.first_token_match, "answer_match": f.answer_match,
+            "same_tokens": _same(f, result), "num_tokens": len(result.token_ids),
             "first_token_kl": round(f.first_token_kl, 4), "ttft_ms": round(result.ttft_ms, 1),
             "tokens_computed": f.counts.num_computed, "tokens_reused": f.counts.num_cached,
             "recompute_share": result.recompute_share,
             "mask": "".join(str(m) for m in result.mask)}
 
 
+def _same(f: Fidelity, result: RunResult) -> int:
+    """Answer tokens equal to the reference's before the first difference."""
+    return len(result.token_ids) if f.first_difference is None else f.first_difference
+
+
 def _row(m: dict[str, Any]) -> list:
     if m["algorithm"] == REFERENCE:
-        match = "reference"
+        first = whole = "reference"
     else:
-        match = "✓ same" if m["matches_full_recompute"] else "✗ differs"
-    return [m["algorithm"], m["text"], match, m["first_token_kl"], m["ttft_ms"],
-            m["tokens_computed"], m["tokens_reused"]]
+        first = "✓ same" if m["first_token_match"] else "✗ differs"
+        whole = "✓ same" if m["answer_match"] else "✗ differs"
+    return [m["algorithm"], m["text"], first, whole, f"{m['same_tokens']} of {m['num_tokens']}",
+            m["first_token_kl"], m["ttft_ms"], m["tokens_computed"], m["tokens_reused"]]
 
 
-def _table(rows: Iterable[list]) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=TABLE_HEADERS)
+def _table(rows: list[list]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=TABLE_HEADERS)
 
 
-def _reuse(engine: Engine, layout: Layout, hits_before: dict[str, int], compiled_before: int,
+def answers_html(lab: Lab, shown: list[RunResult], reference: RunResult) -> str:
+    """Each shown answer token by token, tokens unlike the reference's marked."""
+    decode = lab.engine.tokenizer.decode
+    rows = []
+    for r in shown:
+        tokens = [decode([t]) for t in r.token_ids]
+        ref = reference.token_ids
+        differs = [i >= len(ref) or t != ref[i] for i, t in enumerate(r.token_ids)]
+        rows.append((r.algorithm, tokens, differs))
+    return answer_diff_html(rows)
+
+
+def _reuse(lab: Lab, result: RunResult, hits_before: dict[str, int], compiled_before: int,
            shown: list[RunResult]) -> tuple[str, dict]:
     """What this run took from the store (hits, compiles) and what prefix_cache reused."""
-    stats = engine.store.stats()
+    stats = lab.engine.store.stats()
     hits_after = {c.key: c.hits for c in stats.chunks}
     chunks = [{"key": seg.key, "title": seg.title, "hits_before": hits_before.get(seg.key, 0),
-               "hits_after": hits_after.get(seg.key, 0)} for seg in layout.chunks]
+               "hits_after": hits_after.get(seg.key, 0)} for seg in result.layout.chunks]
     compiled = stats.num_compiled - compiled_before
-    hits = ", ".join(f"C{i} {c['hits_before']}→{c['hits_after']}" for i, c in enumerate(chunks, 1))
+    hits = ", ".join(f"C{i} {c['hits_before']}→{c['hits_after']}"
+                     for i, c in enumerate(chunks[:12], 1)) + (", …" if len(chunks) > 12 else "")
     lines = [f"**Reuse:** {len(chunks)} chunk(s) linked from the store, **{compiled}** compiled "
              f"during this run (compile passes so far: {stats.num_compiled}). Hits: {hits}."]
-    for r in shown:
-        if r.algorithm == "prefix_cache":
-            reused = sum(1 for m in r.mask if m == Kind.CACHED)
-            lines.append(f"prefix_cache reused **{reused}** of {r.num_prompt_tokens} prompt "
-                         "tokens: it needs an identical token prefix from an earlier request.")
-    report = {"prompt_tokens": layout.num_tokens, "compiled_during_run": compiled,
+    lines += notes.for_results(lab.engine, shown)
+    report = {"prompt_tokens": result.layout.num_tokens, "compiled_during_run": compiled,
               "num_compiled": stats.num_compiled, "chunks": chunks}
     return "  \n".join(lines), report
 
 
 @user_errors
-def run_compare(engine: Engine, prefix: str, chunks: list[str], question: str,
+def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question: str,
                 algorithms: list[str], k: float, ratio: float,
                 max_new_tokens: float) -> Iterator[tuple]:
     """Run each chosen algorithm on one prompt, streaming answers into the results table.
 
-    Yields (table, TTFT figure, mask figure, reuse summary, report); figures and summaries
-    are `gr.skip()` until they change. The last yield holds everything; the report is a dict
-    with one entry per shown algorithm (text, match, KL, TTFT, token counts).
+    Yields (table, answers token by token, TTFT figure, mask figure, reuse summary, report);
+    outputs are `gr.skip()` until they change. The last yield holds everything; the report
+    has one entry per shown algorithm (text, first-token and whole-answer match by token ids,
+    same tokens, KL, TTFT, token counts).
     """
-    requests = make_requests(engine, prefix, chunks, question, algorithms, k, ratio,
-                             max_new_tokens)
+    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
+                                         ratio, max_new_tokens)
     chosen = choose_algorithms(algorithms)
-    before = engine.store.stats()
+    titles = lab.titles(session)
+    before = lab.engine.store.stats()
     hits_before = {c.key: c.hits for c in before.chunks}
     measured: list[dict[str, Any]] = []
     shown: list[RunResult] = []
     reference: RunResult | None = None
     tokens: list[str] = []
     skip = gr.skip()
-    for request in requests:
-        name, label = request.algorithm.name, request.algorithm.label
-        result = None
-        for piece in engine.stream_request(request):
-            result = piece.result
-            if result is None and name in chosen:
-                partial = [label, piece.text + " ▌", "…", None, None, None, None]
-                yield _table([*map(_row, measured), partial]), skip, skip, skip, skip
-        reference = reference or result
-        tokens = tokens or prompt_tokens(engine, result)
-        if name in chosen:
-            shown.append(result)
-            measured.append(measure(result, reference))
-            yield (_table(map(_row, measured)), ttft_bars(shown),
-                   recompute_mask_strip(shown, tokens), skip, skip)
-    summary, report = _reuse(engine, reference.layout, hits_before, before.num_compiled, shown)
+    work = answer_work(num_tokens, requests[0].max_new_tokens, len(requests))
+    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
+        for request in requests:
+            name, label = request.algorithm.name, request.algorithm.label
+            result = None
+            for piece in lab.engine.stream_request(request):
+                result = piece.result
+                if result is None and name in chosen:
+                    partial = [label, piece.text + " ▌", "…", "…", None, None, None, None, None]
+                    yield _table([*map(_row, measured), partial]), skip, skip, skip, skip, skip
+            result = retitled(result, titles)
+            reference = reference or result
+            tokens = tokens or prompt_tokens_text(lab, result)
+            if name in chosen:
+                shown.append(result)
+                measured.append(measure(result, reference))
+                yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
+                       ttft_bars(shown), recompute_mask_strip(shown, tokens), skip, skip)
+    summary, report = _reuse(lab, reference, hits_before, before.num_compiled, shown)
     report["results"] = measured
-    yield (_table(map(_row, measured)), ttft_bars(shown), recompute_mask_strip(shown, tokens),
-           summary, report)
+    yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
+           ttft_bars(shown), recompute_mask_strip(shown, tokens), summary, report)
 
 
-def order_preview(engine: Engine, chunks: list[str] | None) -> str:
-    """The chosen chunks as a numbered list, in prompt order."""
+def order_preview(lab: Lab, session: str, chunks: list[str] | None) -> str:
+    """The chosen chunks as a numbered list, in prompt order (titles escaped)."""
     if not chunks:
         return "*No chunks chosen yet: pick them above, in the order the prompt should use.*"
-    stored = {c.key: c for c in engine.store.stats().chunks}
+    titles, visible = lab.titles(session), lab.libraries.visible(session)
+    store = lab.engine.store
     lines = []
     for number, key in enumerate(chunks, 1):
-        info = stored.get(key)
-        if info:
-            lines.append(f"{number}. {info.title} ({info.num_tokens} tokens)")
-        elif engine.store.evicted_token_ids(key):
-            lines.append(f"{number}. `{key[:12]}` — evicted: recompiled when the prompt runs")
+        if not isinstance(key, str) or key not in visible:
+            lines.append(f"{number}. {md(str(key)[:12])} — not in your library")
+        elif key in store:
+            lines.append(f"{number}. {md(titles.get(key, ''))} "
+                         f"({store.peek(key).num_tokens} tokens)")
         else:
-            lines.append(f"{number}. `{key[:12]}` — not in the store: compile it again")
-    steps = " → ".join(f"C{i}" for i in range(1, len(chunks) + 1))
-    return f"**Prompt order:** prefix → {steps} → question  \n" + "  \n".join(lines)
+            lines.append(f"{number}. {md(titles.get(key, ''))} — evicted: recompiled when the "
+                         "prompt runs")
+    steps = " → ".join(f"C{i}" for i in range(1, min(len(chunks), 12) + 1))
+    if len(chunks) > 12:
+        steps += f" → … C{len(chunks)}"
+    return f"**Prompt order:** prefix → {steps} → question  \n" + "  \n".join(lines[:50]) + (
+        f"  \n… and {len(lines) - 50} more" if len(lines) > 50 else "")
 
 
 def request_summary(prefix: str | None, chunks: list[str] | None, question: str | None) -> str:
     """One line naming the Compose tab's request, shown where another tab uses it."""
-    return (f"**Request from the Compose tab:** prefix “{(prefix or '(none)')[:80]}” · "
-            f"{len(chunks or [])} chunk(s) · question “{(question or '')[:80]}”")
+    shown = md(prefix[:80]) if isinstance(prefix, str) and prefix else "(none)"
+    return (f"**Request from the Compose tab:** prefix “{shown}” · "
+            f"{len(chunks or [])} chunk(s) · question “{md((question or '')[:80])}”")
+
+
+def example_request(lab: Lab, session: str) -> tuple[str, str, list[str], str, list[str]]:
+    """The bundled example -> (preset name, prefix, chunk keys in order, question,
+    algorithms): several documents behind a system prompt, where naive linking leaves a
+    false attention sink at every document but the first."""
+    p = lab.presets
+    chunks = [key for name in p.example_documents for key in lab.examples[name]]
+    return (p.example_prefix, p.prefixes[p.example_prefix], chunks, p.example_question,
+            list(p.example_algorithms))
 
 
 def reverse_order(chunks: list[str] | None) -> list[str]:
@@ -175,4 +242,3 @@ def rotate_order(chunks: list[str] | None) -> list[str]:
     """The same chunks with the first moved to the end."""
     chunks = list(chunks or [])
     return chunks[1:] + chunks[:1]
-

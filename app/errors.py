@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,10 +17,10 @@ USER_ERRORS = (ValueError, KeyError)
 
 
 def message(err: BaseException) -> str:
-    """The text of an error: a KeyError's message without the quotes str() adds."""
-    if isinstance(err, KeyError) and err.args:
-        return str(err.args[0])
-    return str(err)
+    """The text of an error: a KeyError's message without the quotes str() adds, HTML escaped
+    (the browser shows messages as HTML, and they may quote a visitor's input)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return html.escape(text, quote=False)
 
 
 def user_errors(fn: F) -> F:

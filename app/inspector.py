@@ -1,95 +1,139 @@
 """Inspect tab handlers: attention maps of the answer tokens per algorithm, and sink mass.
 
-The model runs once per algorithm (`inspect_attention`); changing the layer, head or mode
-only redraws from the kept scores (`render_attention`), without a model call.
+The model runs once per algorithm, full recompute included (the reference of the difference
+view and of the summary), in `inspect_attention`; the scores are kept for the visitor (in
+fp16, under one byte budget for all visitors), so that changing the layer, head, view or sink
+window only redraws them (`render_attention`), without a model call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
-from app.compose import make_requests, prompt_tokens
+from app.budget import answer_work
+from app.compose import make_requests, prompt_tokens_text, retitled
 from app.errors import user_errors
-from engine import Engine
+from app.lab import Lab
 from engine.algorithms import REFERENCE
 from engine.inspection import InspectResult
 from engine.request import whole_number
-from visualize.attention import MODES, attention_heatmaps, sink_mass_bars
+from visualize.attention import MODES, attention_heatmaps, sink_mass_bars, sink_masses
 
 INSPECT_TOKENS = 8  # query rows: the last prompt token and up to 7 answer tokens
 DEFAULT_ALGORITHMS = ("naive", "legolink")
+MODE_CHOICES = [("min-max QKᵀ (as in the paper)", "minmax"), ("softmax (log scale)", "softmax"),
+                ("minus full recompute", "difference")]
+MAX_SINK_TOKENS = 32
+ROWS = ("Rows: the last prompt token, then each algorithm's own first answer tokens (they "
+        "differ where the answers differ).")
 
 
 @dataclass(frozen=True)
 class Inspection:
-    """The scores of one inspected request, per algorithm label, kept to redraw."""
+    """The scores of one inspected request, kept to redraw: the shown algorithms' and full
+    recompute's, and the prompt's tokens."""
 
     results: dict[str, InspectResult]
+    reference: InspectResult
     key_tokens: list[str]
+
+    @property
+    def num_bytes(self) -> int:
+        scores = [r.scores for r in (*self.results.values(), self.reference)]
+        return sum(s.numel() * s.element_size() for s in scores)
 
 
 def _view(inspection: Inspection, layer: Any, all_layers: bool, head: Any, all_heads: bool,
           mode: str, sink_tokens: Any) -> tuple[go.Figure, go.Figure, str]:
-    first = next(iter(inspection.results.values()))
-    num_layers, num_heads = first.scores.shape[:2]
+    num_layers, num_heads = inspection.reference.scores.shape[:2]
     chosen_layer = None if all_layers else whole_number(layer, "layer", 0, num_layers - 1)
     chosen_head = None if all_heads else whole_number(head, "head", 0, num_heads - 1)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    k = whole_number(sink_tokens, "sink tokens", 1, 256)
+    k = whole_number(sink_tokens, "sink tokens", 1, MAX_SINK_TOKENS)
     heatmap = attention_heatmaps(inspection.results, chosen_layer, chosen_head, mode,
-                                 inspection.key_tokens)
-    bars = sink_mass_bars(inspection.results, k, chosen_layer)
-    return heatmap, bars, _summary(inspection, k, chosen_layer)
+                                 inspection.key_tokens, inspection.reference)
+    bars = sink_mass_bars(inspection.results, k, chosen_layer, chosen_head)
+    return heatmap, bars, summary(inspection, k, chosen_layer, chosen_head)
 
 
-def _summary(inspection: Inspection, k: int, layer: int | None) -> str:
-    """Mean attention mass on the first k tokens of every chunk that does not open the prompt
-    (those are the false sinks: a chunk at position 0 holds the prompt's one true sink)."""
-    parts = []
-    for label, result in inspection.results.items():
-        chunks = result.run.layout.chunks
-        masses = [mass for mass, seg in zip(result.sink_mass(k, layer), chunks, strict=True)
-                  if seg.start != 0]
-        if masses:
-            parts.append(f"**{label}** {sum(masses) / len(masses):.3f}")
-    if not parts:
+def _false_sink_mass(result: InspectResult, k: int, layer: int | None,
+                     head: int | None) -> float | None:
+    """Mean mass on the first k tokens of the chunks that do not open the prompt (a chunk at
+    position 0 holds the prompt's one true sink); None when there is no such chunk."""
+    masses = [m for m, seg in zip(sink_masses(result, k, layer, head),
+                                  result.run.layout.chunks, strict=True) if seg.start != 0]
+    return sum(masses) / len(masses) if masses else None
+
+
+def summary(inspection: Inspection, k: int, layer: int | None, head: int | None) -> str:
+    """What the shown numbers say, computed from them: each algorithm's attention mass on the
+    chunk starts against full recompute's, at the layer and head shown."""
+    where = (f"layer {layer}" if layer is not None else "all layers") + ", " + (
+        f"head {head}" if head is not None else "all heads")
+    ref = _false_sink_mass(inspection.reference, k, layer, head)
+    if ref is None:
         return "Only one chunk, at the prompt's start: there is no false sink to compare."
-    return (f"Mean attention mass on the first {k} tokens of each chunk not at position 0: "
-            + " · ".join(parts) + ". Naive linking leaves a false sink at each chunk start.")
+    masses = {label: _false_sink_mass(r, k, layer, head)
+              for label, r in inspection.results.items()}
+    numbers = " · ".join(f"**{label}** {m:.3f}" for label, m in masses.items()
+                         if label != REFERENCE)
+    text = (f"Mean attention on the first {k} tokens of each chunk not at position 0 ({where}): "
+            f"{numbers + ' · ' if numbers else ''}full recompute {ref:.3f}.")
+    naive = masses.get("naive")
+    if naive is not None:
+        excess = naive - ref
+        if excess > max(0.01, 0.5 * ref):
+            text += (f" Naive linking puts {excess:.3f} more attention there than full "
+                     "recompute: the false sinks.")
+            for label, m in masses.items():
+                if label not in ("naive", REFERENCE):
+                    removed = min(max(1 - (m - ref) / excess, 0.0), 1.0)
+                    text += f" {label} removes {removed:.0%} of that excess."
+        else:
+            text += (f" Here naive linking puts about as much attention on the chunk starts as "
+                     f"full recompute ({naive:.3f} vs {ref:.3f}): no false sink stands out at "
+                     f"{where}.")
+    return text + "  \n" + ROWS
 
 
 @user_errors
-def inspect_attention(engine: Engine, prefix: str, chunks: list[str], question: str,
+def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], question: str,
                       algorithms: list[str], k: float, ratio: float, layer: float,
                       all_layers: bool, head: float, all_heads: bool, mode: str,
-                      sink_tokens: float) -> tuple[go.Figure, go.Figure, str, Inspection]:
-    """Run the request under each algorithm and draw the attention of its answer tokens.
-
-    -> (heatmaps, sink-mass bars, summary, the kept scores for redrawing).
-    """
-    chosen = set(algorithms or [])
+                      sink_tokens: float) -> tuple[go.Figure, go.Figure, str]:
+    """Run the request under each algorithm (and full recompute, the reference) and draw the
+    attention of its answer tokens -> (heatmaps, sink-mass bars, summary)."""
+    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
+                                         ratio, INSPECT_TOKENS)
+    chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
-    for request in make_requests(engine, prefix, chunks, question, algorithms, k, ratio,
-                                 INSPECT_TOKENS):
-        if request.algorithm.name == REFERENCE and REFERENCE not in chosen:
-            continue  # no reference needed here: the maps are drawn per algorithm
-        result = engine.inspect_request(request)
-        results[result.run.algorithm] = result
-    inspection = Inspection(results, prompt_tokens(engine, next(iter(results.values())).run))
-    return (*_view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens), inspection)
+    reference = None
+    work = answer_work(num_tokens, INSPECT_TOKENS, len(requests))
+    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
+        for request in requests:
+            result = lab.engine.inspect_request(request)
+            result = replace(result, run=retitled(result.run, titles),
+                             scores=result.scores.half())  # half the memory, enough to draw
+            reference = reference or result
+            if request.algorithm.name in chosen:
+                results[result.run.algorithm] = result
+    inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
+    lab.libraries.keep_inspection(session, inspection, inspection.num_bytes)
+    return _view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens)
 
 
 @user_errors
-def render_attention(inspection: Inspection | None, layer: float, all_layers: bool, head: float,
-                     all_heads: bool, mode: str,
-                     sink_tokens: float) -> tuple[go.Figure | dict, ...]:
-    """Redraw kept scores for another layer, head, mode or sink window (no model call);
-    before the first inspection there is nothing to redraw and every output is kept."""
+def render_attention(lab: Lab, session: str, layer: float, all_layers: bool, head: float,
+                     all_heads: bool, mode: str, sink_tokens: float) -> tuple:
+    """Redraw the visitor's kept scores for another layer, head, view or sink window (no model
+    call); with none kept (none yet, or dropped to save memory) the figures stay."""
+    inspection = lab.libraries.get(session).inspection
     if inspection is None:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), ("*Press **Inspect attention** to draw the maps: no "
+                                      "scores are kept for this page.*")
     return _view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens)

@@ -1,4 +1,8 @@
-"""The Gradio app: header, four tabs, and how it is launched (queue, theme, CSS)."""
+"""The Gradio app: header, five tabs, and how it is launched (queue, limits, theme, CSS).
+
+Every page load shows the visitor's own library (fresh, not the start-up snapshot), and the
+page's end releases it.
+"""
 
 from __future__ import annotations
 
@@ -8,69 +12,94 @@ from typing import Any
 
 import gradio as gr
 
-from app import ui_bench, ui_compose, ui_library
-from app.examples import ASSETS, Presets, load_presets
-from app.library import LIMITS
-from app.wiring import Guard
-from engine import Engine
+from app import library, story, ui_bench, ui_compose, ui_inspect, ui_library, ui_start
+from app.examples import ASSETS
+from app.lab import Lab
+from app.wiring import Guard, bind, step
 
 TITLE = "EPIC Lab"
 
 
-def header(engine: Engine) -> str:
+def header(lab: Lab) -> str:
     """The header: what the app is, and the model, device and dtype it runs."""
-    model = engine.model.model_id
+    engine = lab.engine
     spec = engine.model.spec
-    chips = [f"model: {model}", f"device: {engine.config.device}",
+    chips = [f"model: {engine.model.model_id}", f"device: {engine.config.device}",
              f"dtype: {engine.config.dtype}",
              f"{spec.num_layers} layers · {spec.num_heads} heads · {spec.num_kv_heads} KV heads",
              f"store: {engine.store.stats().shared_status or 'this process only'}"]
     return (f"<div id='epic-header'><h1>{TITLE}</h1><p>Position-independent caching: compile "
             "documents into KV caches once, link them behind any prefix in any order, and race "
-            "LegoLink (EPIC, ICML 2025) against the baselines.</p><div class='chips'>"
+            "LegoLink (<a href='https://arxiv.org/abs/2410.15332' target='_blank' "
+            "rel='noopener'>EPIC, ICML 2025</a>) against the baselines.</p><div class='chips'>"
             + "".join(f"<span class='chip'>{html.escape(c)}</span>" for c in chips)
             + "</div></div>")
 
 
-def store_note(engine: Engine) -> str:
+def store_note(lab: Lab) -> str:
     """A warning under the header while the shared chunk store fails ("" when all is well)."""
-    warning = engine.store.warning
+    warning = lab.engine.store.warning
     return f"<div id='store-warning'>⚠️ {html.escape(warning)}</div>" if warning else ""
 
 
-def build_ui(engine: Engine, presets: Presets | None = None) -> gr.Blocks:
-    """The whole app over one shared engine. Launch it with `launch`."""
-    presets = presets or load_presets()
-    with gr.Blocks(title=TITLE) as demo:
-        gr.HTML(header(engine))
-        note = gr.HTML(store_note(engine))  # polled outside the model queue: never waits
+def build_ui(lab: Lab) -> gr.Blocks:
+    """The whole app over one shared lab. Launch it with `launch`."""
+    # Uploaded (never compiled) and returned files in Gradio's cache: swept every 5 min, kept
+    # at most 15 min; compile_files deletes the files it read at once.
+    with gr.Blocks(title=TITLE, delete_cache=(300, 900)) as demo:
+        gr.HTML(header(lab))
+        note = gr.HTML(store_note(lab))  # polled outside the model queue: never waits
         for event in (demo.load, gr.Timer(10).tick):
-            event(partial(store_note, engine), outputs=note, queue=False, show_progress="hidden",
+            event(partial(store_note, lab), outputs=note, queue=False, show_progress="hidden",
                   api_visibility="private")
-        with gr.Tabs():
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Start", id="start"):
+                start = ui_start.build(lab)
             with gr.Tab("Library", id="library"):
-                library = ui_library.build(engine)
+                lib = ui_library.build(lab)
             with gr.Tab("Compose", id="compose"):
-                compose = ui_compose.build_compose(engine, presets)
+                compose = ui_compose.build(lab)
             with gr.Tab("Inspect", id="inspect"):
-                inspect = ui_compose.build_inspect(engine, compose)
+                inspect = ui_inspect.build(lab, compose)
             with gr.Tab("Benchmark", id="benchmark"):
-                bench = ui_bench.build(engine)
-        guard = Guard([*library.model_buttons, compose.run, compose.example, inspect.run,
-                       *bench.model_buttons])
-        pickers = [library.evict_pick, compose.chunks]
-        store_view = [library.table, library.summary]
-        ui_library.wire(engine, library, guard, pickers)
-        ui_compose.wire(engine, presets, compose, inspect, guard, store_view, pickers)
-        ui_bench.wire(engine, bench, guard, store_view)
+                bench = ui_bench.build(lab)
+        guard = Guard([*lib.model_buttons, *compose.model_buttons, inspect.run,
+                       *bench.model_buttons, *start.model_buttons])
+        view = ui_library.wire(lab, lib, guard, compose.chunks)
+        refreshed = step(lab, library.refresh_view, [], view)
+        ui_compose.wire(lab, compose, guard, view, inspect.request,
+                        [ui_inspect.inspect_step(lab, compose, inspect, None)], tabs)
+        ui_inspect.wire(lab, compose, inspect, guard, refreshed)
+        ui_bench.wire(lab, bench, guard, refreshed)
+        guard.chain(start.run.click,
+                    [step(lab, story.run_story, [start.question],
+                          [start.figure, start.table, start.summary], "story", model=True),
+                     refreshed])
+        guard.chain(start.inspect.click,
+                    [step(lab, story.inspect_last, [start.question],
+                          [compose.prefix, compose.chunks, compose.question, inspect.algorithms,
+                           tabs]),
+                     ui_inspect.inspect_step(lab, compose, inspect, None), refreshed])
+        # Fresh views on every page load; the page's end releases the visitor's library.
+        refreshed.attach(demo.load)
+        demo.unload(bind(lab, lambda lab, session: lab.libraries.release(session)))
     return demo
 
 
-def launch(demo: gr.Blocks, **kwargs: Any) -> gr.Blocks:
-    """Queue model calls one at a time and launch; kwargs go to `Blocks.launch` (host and
-    port default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself)."""
-    demo.queue(default_concurrency_limit=1)
-    options: dict[str, Any] = {"max_file_size": LIMITS.max_file_bytes} | kwargs
-    demo.launch(theme=gr.themes.Soft(primary_hue="emerald", secondary_hue="slate"),
-                css_paths=[ASSETS / "style.css"], **options)
+def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
+    """Queue model calls one at a time, bound what a visitor may leave behind, and launch;
+    kwargs go to `Blocks.launch` (host and port default to GRADIO_SERVER_NAME /
+    GRADIO_SERVER_PORT, which Gradio reads itself)."""
+    demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size)
+    options: dict[str, Any] = {
+        "max_file_size": lab.documents.max_file_bytes,
+        # Gradio keeps per-session state (component values, updated configs) for this many
+        # sessions; its default, 10,000, lets memory grow with every API client.
+        "state_session_capacity": lab.limits.max_sessions,
+        "run_history": False,
+        "theme": gr.themes.Soft(primary_hue="emerald", secondary_hue="slate"),
+        "css_paths": [ASSETS / "style.css"],
+    } | kwargs
+    demo.launch(**options)
     return demo
+

@@ -1,16 +1,17 @@
-"""Benchmark tab: layout and wiring. Handlers: app/benchmark.py."""
+"""Benchmark tab: layout and wiring. Handlers: app/benchmark.py. The controls' ranges are the
+app's benchmark limits (app/limits.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
-from app import benchmark, controls, library
+from app import benchmark, controls
 from app.examples import BENCH_DATASETS
-from app.wiring import Guard
-from engine import Engine
+from app.lab import Lab
+from app.render import column_widths
+from app.wiring import Guard, Step, step
 from engine.algorithms import ALGORITHMS
 from visualize.bench import score_vs_ttft
 
@@ -42,55 +43,67 @@ class BenchTab:
         return [self.run_accuracy, self.run_speed, self.run_frontier]
 
 
-def build(engine: Engine) -> BenchTab:
+def build(lab: Lab) -> BenchTab:
     """Lay out the Benchmark tab (inside an open gr.Tab)."""
+    limits = lab.limits
+    lengths = benchmark.speed_lengths(lab)
     with gr.Row(equal_height=False):
-        with gr.Column(scale=2):
-            algorithms = gr.CheckboxGroup(list(ALGORITHMS), value=DEFAULT, label="Algorithms",
-                                          info="full_recompute always runs: the reference")
+        with gr.Column(scale=2, min_width=300):
+            algorithms = controls.Choices(list(ALGORITHMS), value=DEFAULT, label="Algorithms",
+                                          info="full_recompute always runs: the reference",
+                                          elem_id="bench-algorithms")
             with gr.Row():
-                k = controls.recompute_k(engine, "legolink k")
-                ratio = controls.recompute_ratio(engine, "cacheblend ratio")
-        with gr.Column(scale=2):
+                k = controls.recompute_k(lab)
+                ratio = controls.recompute_ratio(lab)
+        with gr.Column(scale=2, min_width=300):
             gr.Markdown("**Accuracy** on bundled examples: score and fidelity against TTFT.")
             dataset = gr.Dropdown(list(BENCH_DATASETS), value=next(iter(BENCH_DATASETS)),
-                                  label="Dataset")
+                                  label="Dataset", allow_custom_value=True,
+                                  elem_id="bench-dataset")
             with gr.Row():
-                limit = gr.Slider(1, benchmark.MAX_EXAMPLES, value=2, step=1, label="examples")
-                max_chunks = gr.Slider(1, 10, value=6, step=1, label="max chunks per example")
-            run_accuracy = gr.Button("Run accuracy benchmark", variant="primary")
-            run_frontier = gr.Button("Run frontier: KL vs TTFT for every setting")
-        with gr.Column(scale=2):
+                limit = controls.Slider(1, limits.bench_examples,
+                                        value=min(2, limits.bench_examples), step=1,
+                                        label="examples")
+                max_chunks = controls.Slider(1, limits.bench_chunks,
+                                             value=limits.bench_chunks, step=1,
+                                             label="max chunks per example")
+            run_accuracy = gr.Button("Run accuracy benchmark", variant="primary",
+                                     elem_id="run-accuracy")
+            run_frontier = gr.Button("Run frontier: KL vs TTFT for every setting",
+                                     elem_id="run-frontier")
+        with gr.Column(scale=2, min_width=300):
             gr.Markdown("**Speed**: median TTFT against context length, synthetic chunks.")
-            lengths = gr.CheckboxGroup(list(benchmark.SPEED_LENGTHS), value=[256, 512, 1024],
-                                       label="Context lengths (tokens)")
-            repeats = gr.Slider(1, 5, value=2, step=1, label="repeats")
-            run_speed = gr.Button("Run speed sweep", variant="primary")
-    summary = gr.Markdown(label="Summary", elem_classes="status")
-    figure = gr.Plot(score_vs_ttft({}), show_label=False)
-    table = gr.Dataframe(label="Results", interactive=False)
+            lengths = controls.Choices(lengths, value=lengths[:2],
+                                       label="Context lengths (tokens)", elem_id="lengths")
+            repeats = controls.Slider(1, limits.bench_repeats, value=1, step=1,
+                                      label="repeats")
+            run_speed = gr.Button("Run speed sweep", variant="primary", elem_id="run-speed")
+    summary = gr.Markdown(label="Summary", elem_classes="status", elem_id="bench-summary")
+    figure = gr.Plot(score_vs_ttft({}), label="Figure", show_label=False)
+    table = gr.Dataframe(headers=benchmark.ACCURACY_COLUMNS, label="Results",
+                         interactive=False, elem_classes="scroll-table", elem_id="bench-table",
+                         column_widths=column_widths(benchmark.ACCURACY_COLUMNS,
+                                                     benchmark.SPEED_COLUMNS,
+                                                     benchmark.FRONTIER_COLUMNS,
+                                                     wide={"algorithm": 150}))
     files = gr.File(label="Download: results JSON and the figure as HTML", file_count="multiple",
                     interactive=False)
     return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, k, ratio,
                     run_accuracy, run_speed, run_frontier, summary, figure, table, files)
 
 
-def wire(engine: Engine, tab: BenchTab, guard: Guard, store_view: list) -> None:
-    """Attach the benchmark events (API: bench_accuracy, bench_speed, bench_frontier); `store_view`
-    (the Library table and summary) shows the chunks a run compiled and evicted again."""
+def wire(lab: Lab, tab: BenchTab, guard: Guard, after: Step) -> None:
+    """Attach the benchmark events (API: bench_accuracy, bench_speed, bench_frontier); `after`
+    refreshes the visitor's library (a run compiles chunks and evicts them again)."""
     outputs = [tab.figure, tab.table, tab.summary, tab.files]
-    accuracy = guard.start(tab.run_accuracy.click, partial(benchmark.bench_accuracy, engine),
-                           [tab.dataset, tab.limit, tab.algorithms, tab.k, tab.ratio,
-                            tab.max_chunks], outputs, "bench_accuracy")
-    guard.release(accuracy.then(partial(library.store_stats, engine), None, store_view,
-                                api_visibility="private"))
-    speed = guard.start(tab.run_speed.click, partial(benchmark.bench_speed, engine),
-                        [tab.lengths, tab.repeats, tab.algorithms, tab.k, tab.ratio], outputs,
-                        "bench_speed")
-    guard.release(speed.then(partial(library.store_stats, engine), None, store_view,
-                             api_visibility="private"))
-    frontier = guard.start(tab.run_frontier.click, partial(benchmark.bench_frontier, engine),
-                           [tab.dataset, tab.limit, tab.max_chunks], outputs, "bench_frontier")
-    guard.release(frontier.then(partial(library.store_stats, engine), None, store_view,
-                                api_visibility="private"))
-
+    guard.chain(tab.run_accuracy.click,
+                [step(lab, benchmark.bench_accuracy,
+                      [tab.dataset, tab.limit, tab.algorithms, tab.k, tab.ratio,
+                       tab.max_chunks], outputs, "bench_accuracy", model=True), after])
+    guard.chain(tab.run_speed.click,
+                [step(lab, benchmark.bench_speed,
+                      [tab.lengths, tab.repeats, tab.algorithms, tab.k, tab.ratio], outputs,
+                      "bench_speed", model=True), after])
+    guard.chain(tab.run_frontier.click,
+                [step(lab, benchmark.bench_frontier, [tab.dataset, tab.limit, tab.max_chunks],
+                      outputs, "bench_frontier", model=True), after])

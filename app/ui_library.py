@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
 from app import library
+from app.controls import FreeDropdown
+from app.lab import Lab
+from app.render import column_widths, md
 from app.uploads import ACCEPTED_EXTENSIONS
-from app.wiring import Guard, describe, private
-from engine import Engine
+from app.wiring import Guard, Step, bind, private, step
 
 
 @dataclass
@@ -30,89 +31,133 @@ class LibraryTab:
     evict: gr.Button
     refresh: gr.Button
     clear: gr.Button
+    confirm_evict: gr.Row
+    confirm_evict_text: gr.Markdown
+    yes_evict: gr.Button
+    no_evict: gr.Button
+    confirm_clear: gr.Row
+    yes_clear: gr.Button
+    no_clear: gr.Button
     store_name: gr.Textbox
     save: gr.Button
     load: gr.Button
+    clear_confirm: gr.Textbox
+    clear_store: gr.Button
 
     @property
     def model_buttons(self) -> list[gr.Button]:
         return [self.compile_files, self.compile_text]
 
 
-def build(engine: Engine) -> LibraryTab:
-    """Lay out the Library tab (inside an open gr.Tab)."""
+def build(lab: Lab) -> LibraryTab:
+    """Lay out the Library tab (inside an open gr.Tab). Tables and pickers start empty: the
+    page's load event fills them with this visitor's library."""
     with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=320):
-            files = gr.File(label="Upload documents", file_count="multiple", elem_id="upload",
+        with gr.Column(scale=2, min_width=300):
+            files = gr.File(label="Upload documents (.txt .md .pdf .json .jsonl)",
+                            file_count="multiple", elem_id="upload",
                             file_types=list(ACCEPTED_EXTENSIONS), height=150)
-            compile_files = gr.Button("Chunk & compile files", variant="primary")
+            compile_files = gr.Button("Chunk & compile files", variant="primary",
+                                      elem_id="compile-files")
             with gr.Accordion("…or paste text", open=False):
                 paste_title = gr.Textbox(label="Title", placeholder="optional")
                 paste_text = gr.Textbox(label="Text", lines=6, max_lines=14)
-                compile_text = gr.Button("Chunk & compile text")
+                compile_text = gr.Button("Chunk & compile text", elem_id="compile-text")
             status = gr.Markdown(label="Status", elem_classes="status", elem_id="library-status")
             with gr.Accordion("Compiled chunks (keys)", open=False):
                 compiled = gr.JSON(label="Compiled chunks", show_label=False)
-        with gr.Column(scale=5):
-            summary = gr.Markdown(library.store_summary(engine), label="Store summary")
-            table = gr.Dataframe(library.store_table(engine), label="Chunk store",
-                                 interactive=False, wrap=False, max_height=380,
-                                 column_widths=["30%", "24%", "8%", "10%", "8%", "8%", "12%"])
+        with gr.Column(scale=5, min_width=300):
+            summary = gr.Markdown(label="Library summary", elem_id="library-summary")
+            table = gr.Dataframe(headers=library.TABLE_HEADERS, label="Your library",
+                                 interactive=False, wrap=True, max_height=380,
+                                 elem_id="library-table", elem_classes="scroll-table",
+                                 column_widths=column_widths(library.TABLE_HEADERS, wide={
+                                     "title": 220, "from": 90, "KV size": 100,
+                                     "last used": 100, "key": 300}))
             with gr.Row(equal_height=True):
-                evict_pick = gr.Dropdown(library.chunk_choices(engine), value=None, scale=4,
-                                         label="Chunk to evict", show_label=False,
-                                         container=False, allow_custom_value=True)
+                evict_pick = FreeDropdown([], value=None, scale=4, label="Your chunk to evict",
+                                          allow_custom_value=True, elem_id="evict-pick")
                 evict = gr.Button("Evict", scale=1, size="md")
-                refresh = gr.Button("Refresh", scale=1, size="md")
-                clear = gr.Button("Clear all", variant="stop", scale=1, size="md")
-            gr.Markdown("Click a row to pick its chunk. Saved stores live under the engine's "
-                        "cache directory, by name.", elem_classes="hint")
-            with gr.Row(equal_height=True):
-                store_name = gr.Textbox("default", label="Saved store name", scale=4,
-                                        show_label=False, container=False,
-                                        placeholder="store name")
-                save = gr.Button("Save store", scale=1, size="md")
-                load = gr.Button("Load store", scale=1, size="md")
+                refresh = gr.Button("Refresh", scale=1, size="md", elem_id="refresh")
+                clear = gr.Button("Clear my library", variant="stop", scale=1, size="md",
+                                  elem_id="clear")
+            with gr.Row(visible=False, elem_id="confirm-evict") as confirm_evict:
+                confirm_evict_text = gr.Markdown()
+                yes_evict = gr.Button("Yes, evict it", variant="stop", size="sm")
+                no_evict = gr.Button("Cancel", size="sm")
+            with gr.Row(visible=False, elem_id="confirm-clear") as confirm_clear:
+                gr.Markdown("Drop **every chunk of yours**? The examples stay.")
+                yes_clear = gr.Button("Yes, clear my library", variant="stop", size="sm",
+                                      elem_id="yes-clear")
+                no_clear = gr.Button("Cancel", size="sm")
+            gr.Markdown("Click a row to pick its chunk. You see the shipped examples and your "
+                        "own uploads; nobody else sees yours, and they are released when you "
+                        "close the page.", elem_classes="hint")
+            with gr.Accordion("Operator: the whole store", open=False,
+                              visible=lab.limits.operator):
+                with gr.Row(equal_height=True):
+                    store_name = gr.Textbox("default", label="Saved store name", scale=3)
+                    save = gr.Button("Save store", scale=1, size="md")
+                    load = gr.Button("Load store", scale=1, size="md")
+                with gr.Row(equal_height=True):
+                    clear_confirm = gr.Textbox(label="Type CLEAR to drop every visitor's chunks",
+                                               scale=3)
+                    clear_store = gr.Button("Clear the whole store", variant="stop", scale=1)
     return LibraryTab(files, compile_files, paste_title, paste_text, compile_text, status,
-                      compiled, summary, table, evict_pick, evict, refresh, clear, store_name,
-                      save, load)
+                      compiled, summary, table, evict_pick, evict, refresh, clear,
+                      confirm_evict, confirm_evict_text, yes_evict, no_evict, confirm_clear,
+                      yes_clear, no_clear, store_name, save, load, clear_confirm, clear_store)
 
 
-def wire(engine: Engine, tab: LibraryTab, guard: Guard, pickers: list[gr.Dropdown]) -> None:
-    """Attach the Library events. `pickers` are every chunk dropdown to refresh after a
-    change to the store (this tab's evict picker and the Compose tab's chunk picker)."""
-    view = [tab.table, tab.summary, *pickers]
+def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
+    """Attach the Library events -> the outputs of `library.refresh_view` (after every change
+    to the store, other tabs refresh them too). `picker` is the Compose tab's chunk picker."""
+    view = [tab.table, tab.summary, picker, tab.evict_pick]
+    refreshed = step(lab, library.refresh_view, [], view)
+    guard.chain(tab.compile_files.click,
+                [step(lab, library.compile_files, [tab.files], [tab.status, tab.compiled],
+                      "compile_files", model=True),
+                 # the files were read and deleted: the next upload starts from an empty box
+                 Step(lambda: None, [], [tab.files], options={"queue": False}), refreshed])
+    guard.chain(tab.compile_text.click,
+                [step(lab, library.compile_text, [tab.paste_text, tab.paste_title],
+                      [tab.status, tab.compiled], "compile_text", model=True), refreshed])
+    refresh = tab.refresh.click(bind(lab, library.store_stats), None, [tab.table, tab.summary],
+                                api_name="store_stats", concurrency_limit=None,
+                                api_description="Your library: table and summary.")
+    refreshed.attach(refresh.success)
 
-    def refresh_view() -> tuple:
-        choices = library.chunk_choices(engine)
-        return (*library.store_stats(engine), *[gr.update(choices=choices) for _ in pickers])
-
-    compiled = guard.start(tab.compile_files.click, partial(library.compile_files, engine),
-                           [tab.files], [tab.status, tab.compiled], "compile_files")
-    guard.release(compiled.then(refresh_view, None, view, api_visibility="private"))
-    pasted = guard.start(tab.compile_text.click, partial(library.compile_text, engine),
-                         [tab.paste_text, tab.paste_title], [tab.status, tab.compiled],
-                         "compile_text")
-    guard.release(pasted.then(refresh_view, None, view, api_visibility="private"))
-
-    tab.refresh.click(partial(library.store_stats, engine), None, [tab.table, tab.summary],
-                      api_name="store_stats", api_description=describe(library.store_stats),
-                      concurrency_limit=None).then(
-        refresh_view, None, view, api_visibility="private")
-    for button, fn, inputs, api_name in (
-            (tab.evict, library.evict, [tab.evict_pick], "evict"),
-            (tab.clear, library.clear, [], "clear"),
-            (tab.save, library.save_store, [tab.store_name], "save_store"),
-            (tab.load, library.load_store, [tab.store_name], "load_store")):
-        button.click(partial(fn, engine), inputs, [tab.status], api_name=api_name,
-                     api_description=describe(fn), concurrency_limit=None).then(
-            refresh_view, None, view, api_visibility="private")
+    private(tab.evict.click, bind(lab, ask_evict), [tab.evict_pick],
+            [tab.confirm_evict, tab.confirm_evict_text, tab.status])
+    private(tab.clear.click, lambda: gr.update(visible=True), [], [tab.confirm_clear])
+    for row, no in ((tab.confirm_evict, tab.no_evict), (tab.confirm_clear, tab.no_clear)):
+        private(no.click, lambda: gr.update(visible=False), [], [row])
+    for button, fn, inputs, row, api_name in (
+            (tab.yes_evict, library.evict, [tab.evict_pick], tab.confirm_evict, "evict"),
+            (tab.yes_clear, library.clear, [], tab.confirm_clear, "clear"),
+            (tab.save, library.save_store, [tab.store_name], None, "save_store"),
+            (tab.load, library.load_store, [tab.store_name], None, "load_store"),
+            (tab.clear_store, library.clear_store, [tab.clear_confirm], None, "clear_store")):
+        done = Step(bind(lab, fn), inputs, [tab.status], api_name).attach(button.click)
+        if row is not None:
+            private(button.click, lambda: gr.update(visible=False), [], [row])
+        refreshed.attach(done.then)
     private(tab.table.select, _selected_key, [tab.table], [tab.evict_pick])
+    return view
+
+
+def ask_evict(lab: Lab, session: str, key: str | None) -> tuple:
+    """Evict asks first: (the confirmation row, its question, the status)."""
+    own = lab.libraries.get(session).chunks
+    if not key or key not in own:
+        return gr.update(visible=False), "", "*Choose one of your own chunks to evict first.*"
+    return (gr.update(visible=True), f"Evict **{md(own[key][0])}** from your library?",
+            gr.skip())
 
 
 def _selected_key(table: object, event: gr.SelectData) -> str | dict:
-    """Clicking a row of the store table picks that chunk for eviction."""
+    """Clicking a row of your own chunk picks it for eviction."""
     row = event.index[0] if isinstance(event.index, list | tuple) else None
-    if row is None:
+    if row is None or table.iloc[row]["from"] != "you":
         return gr.skip()
     return table.iloc[row]["key"]

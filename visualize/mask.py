@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -10,6 +11,8 @@ from engine.generate import RunResult
 from engine.link import Kind
 from engine.prompt import Layout
 from visualize.style import KIND_COLORS, KIND_NAMES, empty_figure, short, styled, token_label
+
+MAX_TICKS = 40  # chunk-start labels on the position axis
 
 
 def segment_names(layout: Layout) -> list[str]:
@@ -55,17 +58,25 @@ def recompute_mask_strip(results: Sequence[RunResult], tokens: Sequence[str]) ->
     for kind in kinds:  # legend entries for the discrete colours
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=KIND_NAMES[kind],
                                  marker=dict(color=KIND_COLORS[kind], size=10, symbol="square")))
-    ticks, ticktext = [], []
-    for number, seg in enumerate(layout.chunks, 1):
-        fig.add_vline(x=seg.start - 0.5, line_width=1.5, line_color="#212529")
-        ticks.append(seg.start)
-        ticktext.append(f"C{number}")
-    suffix = layout.segments[-1]
-    fig.add_vline(x=suffix.start - 0.5, line_width=1.5, line_dash="dot", line_color="#212529")
-    fig.update_xaxes(tickvals=ticks, ticktext=ticktext, title_text="prompt position",
-                     range=[-0.5, layout.num_tokens - 0.5], showgrid=False)
+    # Chunk starts as one line trace (segments split by None), the question's start dotted:
+    # the figure grows linearly with the number of chunks (one add_vline per chunk would copy
+    # every shape each time, quadratic in Plotly).
+    starts = [seg.start for seg in layout.chunks]
+    top = len(results) - 0.5
+    fig.add_trace(go.Scatter(x=[x for s in starts for x in (s - 0.5, s - 0.5, None)],
+                             y=[y for _ in starts for y in (-0.5, top, None)], mode="lines",
+                             line=dict(width=1.5, color="#212529"), hoverinfo="skip",
+                             showlegend=False))
+    suffix = layout.segments[-1].start - 0.5
+    fig.add_trace(go.Scatter(x=[suffix, suffix], y=[-0.5, top], mode="lines", hoverinfo="skip",
+                             line=dict(width=1.5, dash="dot", color="#212529"),
+                             showlegend=False))
+    every = max(1, math.ceil(len(starts) / MAX_TICKS))
+    fig.update_xaxes(tickvals=starts[::every],
+                     ticktext=[f"C{n}" for n in range(1, len(starts) + 1, every)],
+                     title_text="prompt position", range=[-0.5, layout.num_tokens - 0.5],
+                     showgrid=False)
     fig.update_yaxes(tickvals=list(range(len(results))),
                      ticktext=[r.algorithm for r in results], autorange="reversed",
                      showgrid=False)
-    return styled(fig, "Recompute mask (lines: chunk starts; dotted: the question)",
-                  110 + 42 * len(results))
+    return styled(fig, "Recompute mask (| chunk start, ┆ question)", 150 + 42 * len(results))

@@ -22,32 +22,46 @@ def algorithm_color(label: str) -> str:
     return ALGORITHM_COLORS.get(AlgorithmSpec.name_of(label), "#868e96")
 
 
+def plot_text(text: str) -> str:
+    """Text safe in a Plotly label, title or hover: Plotly reads a few HTML tags (<b>, <a>,
+    <br>...) and entities, so '&', '<' and '>' are escaped; quotes are left alone (Plotly
+    would show "&quot;" as it is)."""
+    return html.escape(text, quote=False)
+
+
 def token_label(token: str, max_chars: int = 24) -> str:
     """A token made visible and safe in hover text: whitespace shown, HTML escaped."""
     shown = token.replace("\n", "↵").replace("\t", "⇥").replace(" ", "·")
     if len(shown) > max_chars:
         shown = shown[: max_chars - 1] + "…"
-    return html.escape(shown or "∅")
+    return plot_text(shown or "∅")
 
 
 def short(text: str, max_chars: int = 28) -> str:
-    """A title cut to fit an axis label."""
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    """A title cut to fit an axis label, escaped for Plotly."""
+    return plot_text(text if len(text) <= max_chars else text[: max_chars - 1] + "…")
+
+
+MAX_TITLE_CHARS = 44  # a title this long fits a phone's 400 px plot at font size 15
 
 
 def styled(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """Apply the common layout: white template, title, compact margins."""
-    fig.update_layout(template="plotly_white", title=dict(text=title, x=0.01, font_size=15),
-                      height=height, font=FONT, margin=dict(l=60, r=20, t=60, b=40),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1,
-                                  xanchor="right"))
+    """Apply the common layout: white template, a title short enough for a phone (cut with
+    "…" beyond MAX_TITLE_CHARS), compact margins, the legend under the plot."""
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1] + "…"
+    fig.update_layout(template="plotly_white",
+                      title=dict(text=plot_text(title), x=0.01, font_size=15),
+                      height=height, font=FONT, margin=dict(l=60, r=20, t=50, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0,
+                                  xanchor="left"))
     return fig
 
 
 def empty_figure(message: str, height: int = 260) -> go.Figure:
     """A blank figure that says what to do to fill it."""
     fig = go.Figure()
-    fig.add_annotation(text=html.escape(message), showarrow=False, font=dict(size=14,
+    fig.add_annotation(text=plot_text(message), showarrow=False, font=dict(size=14,
                        color="#868e96"), xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from engine.algorithms import REFERENCE
 from engine.generate import RunResult
-from visualize.style import algorithm_color, empty_figure, styled
+from visualize.style import algorithm_color, empty_figure, plot_text, styled
 
 
 def ttft_bars(results: Sequence[RunResult]) -> go.Figure:
@@ -29,7 +29,8 @@ def ttft_bars(results: Sequence[RunResult]) -> go.Figure:
     custom = [[r.num_recomputed, r.num_prompt_tokens, r.timings_ms.get("gather_ms", 0.0),
                r.timings_ms.get("forward_ms", 0.0)] for r in results]
     fig = go.Figure(go.Bar(
-        x=labels, y=[r.ttft_ms for r in results], text=texts, textposition="outside",
+        x=[plot_text(label) for label in labels], y=[r.ttft_ms for r in results], text=texts,
+        textposition="outside",
         marker_color=[algorithm_color(label) for label in labels], customdata=custom,
         hovertemplate=("<b>%{x}</b><br>TTFT %{y:.1f} ms<br>computed %{customdata[0]} of "
                        "%{customdata[1]} prompt tokens<br>gather %{customdata[2]:.1f} ms · "
@@ -37,5 +38,5 @@ def ttft_bars(results: Sequence[RunResult]) -> go.Figure:
     fig.update_yaxes(title_text="TTFT (ms)", rangemode="tozero")
     # Headroom so the labels above the tallest bar are not clipped.
     fig.update_yaxes(range=[0, max(r.ttft_ms for r in results) * 1.2])
-    title = "Time to first token" + (" (× = speed-up over full recompute)" if reference else "")
+    title = "TTFT" + (" (× = speed-up over full recompute)" if reference else "")
     return styled(fig, title, 320)

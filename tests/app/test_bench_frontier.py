@@ -1,5 +1,4 @@
-"""The Benchmark tab's frontier handler on the tiny model (kept apart from test_benchmark.py so
-the app's rework and this addition merge without touching each other)."""
+"""The Benchmark tab's frontier handler on the tiny model, within the public benchmark bounds."""
 
 from __future__ import annotations
 
@@ -15,9 +14,12 @@ from bench.frontier import FRONTIER_ALGORITHMS
 HOTPOT = "HotpotQA sample (5 examples)"
 
 
-def test_bench_frontier_table_figure_files(engine):
-    before = {c.key for c in engine.store.stats().chunks}
-    figure, table, summary, files = bench_frontier(engine, HOTPOT, 1, 2)
+ME = "visitor"
+
+
+def test_bench_frontier_table_figure_files(lab):
+    before = {c.key for c in lab.engine.store.stats().chunks}
+    figure, table, summary, files = bench_frontier(lab, ME, HOTPOT, 1, 2)
     assert list(table.columns) == FRONTIER_COLUMNS
     assert list(table["algorithm"]) == list(FRONTIER_ALGORITHMS)
     assert set(table["chunks"]) == {2}
@@ -29,15 +31,16 @@ def test_bench_frontier_table_figure_files(engine):
     assert saved["lengths"]["2"]["target"]["algorithm"] == "querylink-16"
     names = {t.name for t in figure.data}
     assert {"naive", "legolink", "cacheblend", "querylink", "full_recompute"} == names
-    assert {c.key for c in engine.store.stats().chunks} == before
+    assert {c.key for c in lab.engine.store.stats().chunks} == before
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (("mnist", 1, 2), "unknown dataset 'mnist'"),
-    ((HOTPOT, 6, 2), "examples must be an integer in [1, 5], got 6"),
-    ((HOTPOT, 1, 0), "max chunks must be an integer in [1, 20], got 0"),
+    ((HOTPOT, 3, 2), "examples must be an integer in [1, 2], got 3"),  # the public bounds
+    ((HOTPOT, 1, 0), "max chunks must be an integer in [1, 6], got 0"),
+    ((HOTPOT, 1, 7), "max chunks must be an integer in [1, 6], got 7"),
 ])
-def test_bench_frontier_refusals(engine, args, message):
+def test_bench_frontier_refusals(lab, args, message):
     with pytest.raises(gr.Error) as err:
-        bench_frontier(engine, *args)
+        bench_frontier(lab, ME, *args)
     assert err.value.message.startswith(message)

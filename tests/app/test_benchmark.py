@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from app import benchmark
 from app.benchmark import (
     ACCURACY_COLUMNS,
     SPEED_COLUMNS,
@@ -16,8 +17,11 @@ from app.benchmark import (
     bench_speed,
 )
 from app.examples import BENCH_DATASETS
+from app.lab import Lab
+from app.limits import AppLimits
 
 HOTPOT = "HotpotQA sample (5 examples)"
+ME = "visitor-1"
 
 
 def test_algorithm_specs_carry_the_ui_parameters(engine):
@@ -25,10 +29,10 @@ def test_algorithm_specs_carry_the_ui_parameters(engine):
     assert [s.label for s in specs] == ["naive", "cacheblend-25", "legolink-8"]
 
 
-def test_bench_accuracy_runs_and_leaves_the_store_as_it_was(engine):
+def test_bench_accuracy_runs_and_leaves_the_store_as_it_was(lab, engine):
     engine.compile("kept chunk", "kept")
     before = {c.key for c in engine.store.stats().chunks}
-    figure, table, summary, files = bench_accuracy(engine, HOTPOT, 1, ["naive", "legolink"], 4,
+    figure, table, summary, files = bench_accuracy(lab, ME, HOTPOT, 1, ["naive", "legolink"], 4,
                                                    0.15, 2)
     assert list(table.columns) == ACCURACY_COLUMNS
     assert list(table["algorithm"]) == ["full_recompute", "naive", "legolink-4"]
@@ -38,36 +42,68 @@ def test_bench_accuracy_runs_and_leaves_the_store_as_it_was(engine):
     assert [Path(f).name for f in files] == ["accuracy.json", "accuracy.html"]
     saved = json.loads(Path(files[0]).read_text())
     assert saved["n"] == 1 and list(saved["algorithms"]) == list(table["algorithm"])
-    assert "plotly" in Path(files[1]).read_text()[:20000].lower()
-    assert figure.data[0].text == ("full_recompute", "naive", "legolink-4")
+    assert "cdn.plot.ly" in Path(files[1]).read_text()[:20000].lower()
+    assert [t.name for t in figure.data if t.showlegend] == ["full_recompute", "naive",
+                                                             "legolink-4"]
     assert {c.key for c in engine.store.stats().chunks} == before
+    # The visitor's files: only its latest run's, in its own directory, gone with it.
+    directory = Path(files[0]).parent
+    assert lab.libraries.get(ME).files == directory
+    _, _, _, again = bench_accuracy(lab, ME, HOTPOT, 1, ["naive"], 4, 0.15, 1)
+    assert not directory.exists() and Path(again[0]).exists()
+    lab.libraries.release(ME)
+    assert not Path(again[0]).parent.exists()
 
 
-def test_bench_speed_one_length(engine):
-    figure, table, summary, files = bench_speed(engine, [256], 1, ["naive"], 16, 0.15)
+def test_bench_speed_one_length(lab):
+    figure, table, summary, files = bench_speed(lab, ME, [256], 1, ["naive"], 16, 0.15)
     assert list(table.columns) == SPEED_COLUMNS
     assert list(table["algorithm"]) == ["full_recompute", "naive"]
     assert table.iloc[0]["ratio to full_recompute"] == 1.0
     assert table.iloc[1]["ratio to naive"] == 1.0
     assert [t.name for t in figure.data] == ["full_recompute", "naive", "HF prefill"]
+    assert figure.data[-1].mode == "lines+markers"  # one length: a point, not an empty line
+    assert list(figure.layout.xaxis.tickvals) == [table.iloc[0]["context tokens"]]
     assert summary.startswith("Medians of 1 repeat(s)")
     assert json.loads(Path(files[0]).read_text())["lengths"] == [256]
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda e: bench_accuracy(e, "mnist", 1, ["naive"], 4, 0.1, 2), "unknown dataset 'mnist'"),
-    (lambda e: bench_accuracy(e, HOTPOT, 9, ["naive"], 4, 0.1, 2),
-     "examples must be an integer in [1, 5], got 9"),
-    (lambda e: bench_accuracy(e, HOTPOT, 1, [], 4, 0.1, 2), "choose at least one algorithm"),
-    (lambda e: bench_speed(e, [], 1, ["naive"], 4, 0.1), "choose at least one context length"),
-    (lambda e: bench_speed(e, [300], 1, ["naive"], 4, 0.1), "length 300 is not offered"),
-    (lambda e: bench_speed(e, [256], 9, ["naive"], 4, 0.1),
-     "repeats must be an integer in [1, 5], got 9"),
+    (lambda lab: bench_accuracy(lab, ME, "mnist", 1, ["naive"], 4, 0.1, 2),
+     "unknown dataset 'mnist'"),
+    (lambda lab: bench_accuracy(lab, ME, HOTPOT, 3, ["naive"], 4, 0.1, 2),
+     "examples must be an integer in [1, 2], got 3"),
+    (lambda lab: bench_accuracy(lab, ME, HOTPOT, 1, ["naive"], 4, 0.1, 7),
+     "max chunks must be an integer in [1, 6], got 7"),
+    (lambda lab: bench_accuracy(lab, ME, HOTPOT, None, ["naive"], 4, 0.1, 2),
+     "examples must be an integer in [1, 2], got None"),
+    (lambda lab: bench_accuracy(lab, ME, HOTPOT, 1, [], 4, 0.1, 2),
+     "choose at least one algorithm"),
+    (lambda lab: bench_accuracy(lab, ME, HOTPOT, 1, ["naive"], None, 0.1, 2),
+     "recompute_k must be an integer in [0, 1024], got None"),
+    (lambda lab: bench_speed(lab, ME, [], 1, ["naive"], 4, 0.1),
+     "choose at least one context length"),
+    (lambda lab: bench_speed(lab, ME, [300], 1, ["naive"], 4, 0.1), "length 300 is not offered"),
+    (lambda lab: bench_speed(lab, ME, [2048], 1, ["naive"], 4, 0.1),
+     "length must be an integer in [1, 1024], got 2048"),
+    (lambda lab: bench_speed(lab, ME, [256], 3, ["naive"], 4, 0.1),
+     "repeats must be an integer in [1, 2], got 3"),
+    (lambda lab: bench_speed(lab, ME, [256], "2", ["naive"], 4, 0.1),
+     "repeats must be an integer in [1, 2], got '2'"),
 ])
-def test_benchmark_refusals(engine, call, message):
+def test_benchmark_refusals_within_the_public_bounds(lab, call, message):
+    """Issue 14: parameters that held the model 133-205 s are out of bounds here."""
     with pytest.raises(gr.Error) as err:
-        call(engine)
+        call(lab)
     assert err.value.message.startswith(message)
+
+
+def test_the_operator_widens_the_benchmark_bounds(engine):
+    lab = Lab.open(engine, AppLimits(bench_length=2048, bench_repeats=5, bench_examples=5))
+    assert benchmark.speed_lengths(lab) == [256, 512, 1024, 2048]
+    with pytest.raises(gr.Error) as err:
+        bench_speed(lab, ME, [256], 6, ["naive"], 4, 0.1)
+    assert err.value.message == "repeats must be an integer in [1, 5], got 6"
 
 
 def test_bundled_datasets_exist_and_parse():

@@ -1,56 +1,63 @@
-"""The app in a real browser: Debian's Chromium driven by Playwright for Python.
-
-Never `playwright install`: the browser is /usr/bin/chromium (the `chromium` package). The
-flow test runs on the tiny model; the screenshot test on the bundled SmolLM2, so that the
-pictures in the README show real answers and a real attention sink.
-"""
+"""The app in a real browser: Debian's Chromium driven by Playwright for Python, on the tiny
+model. Never `playwright install`: the browser is /usr/bin/chromium (the `chromium` package).
+Each browser context is a visitor of its own (its own Gradio session)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
 
-from app.examples import compile_examples
-from app.ui import build_ui, launch
-from engine import Engine
-from tests.app.conftest import DOC_A, DOC_B, free_port
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-RUN_TIMEOUT_MS = 240_000
+from app.lab import Lab
+from app.limits import AppLimits
+from tests.app import pages
+from tests.app.conftest import CHROMIUM, CHROMIUM_ARGS, DOC_A, DOC_B, serve
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
+def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
+    from tests.app.conftest import make_engine
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def serve(engine: Engine):
-    demo = build_ui(engine)
-    port = free_port()
-    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
+    engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
+                         tmp_path_factory.mktemp("browser") / "cache")
+    lab = Lab.open(engine, AppLimits())
+    demo, url = serve(lab)
+    try:
+        yield lab, url
+    finally:
+        demo.close()
 
 
-def count(page, selector: str) -> int:
-    return page.locator(selector).count()
+def visitor(browser, url: str, width: int = 1400):
+    """A new visitor: its own browser context (cookies, session) and page, loaded."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    page.goto(url)
+    pages.open_tab(page, "Library")
+    page.locator("#library-summary").get_by_text("Your library").wait_for()
+    return context, page
 
 
-def wait_count(page, selector: str, expected: int) -> None:
-    page.wait_for_function(f"document.querySelectorAll({selector!r}).length === {expected}",
-                           timeout=RUN_TIMEOUT_MS)
+def upload(page, path: Path, text: str) -> None:
+    pages.open_tab(page, "Library")
+    path.write_text(text)
+    page.locator("#upload input[type=file]").set_input_files([str(path)])
+    page.locator("#compile-files").click()
+    page.locator("#library-status").get_by_text("1 document(s) into 1 chunk(s)").wait_for(
+        timeout=pages.RUN_TIMEOUT_MS)
+    # the status reads the same for every upload: wait for this file's row in the table
+    page.locator("#library-table").get_by_text(path.name, exact=True).wait_for(
+        timeout=pages.RUN_TIMEOUT_MS)
+    pages.wait_unlocked(page)
+    assert page.locator("#upload .file-preview").count() == 0, "the compiled files stay listed"
+
+
+def library_titles(page) -> list[str]:
+    pages.open_tab(page, "Library")
+    return [row[0] for row in pages.table_rows(page, "library-table")]
 
 
 def test_chromium_starts():
@@ -60,7 +67,7 @@ def test_chromium_starts():
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
     with sync_playwright() as playwright:
         try:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Error as err:
             pytest.fail(f"Chromium at {CHROMIUM} could not start: {err}")
         page = browser.new_page()
@@ -70,81 +77,120 @@ def test_chromium_starts():
         browser.close()
 
 
-def test_upload_compile_compare_inspect(browser, tiny_engine_config, tiny_model, tmp_path):
+def test_upload_compile_compare_inspect(browser, served, tmp_path):
     from playwright.sync_api import expect
 
-    engine = Engine(replace(tiny_engine_config, cache_dir=str(tmp_path / "cache")),
-                    model=tiny_model)
-    demo, url = serve(engine)
+    _lab, url = served
+    context, page = visitor(browser, url)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        (tmp_path / "alder.txt").write_text(DOC_A)
-        (tmp_path / "birch.md").write_text(DOC_B)
-        page.locator("#upload input[type=file]").set_input_files(
-            [str(tmp_path / "alder.txt"), str(tmp_path / "birch.md")])
-        page.get_by_role("button", name="Chunk & compile files").click()
-        page.locator("#library-status").get_by_text("2 new, 0 already in the store").wait_for()
-        assert engine.store.stats().num_compiled == 2
-
-        page.get_by_role("tab", name="Compose").click()
-        picker = page.locator("#chunk-picker input")
-        for title in ("birch.md", "alder.txt"):  # picked in this order = prompt order
-            picker.click()
-            page.get_by_role("option").filter(has_text=title).first.click()
-        page.keyboard.press("Escape")
+        upload(page, tmp_path / "alder.txt", DOC_A)
+        upload(page, tmp_path / "birch.md", DOC_B)
+        pages.open_tab(page, "Compose")  # the uploads are there: no Refresh needed
+        pages.pick_chunks(page, ["birch.md", "alder.txt"])  # picked in this order = prompt order
         order = page.locator(".prose.order li")
         order.nth(1).wait_for()
         assert [order.nth(i).inner_text() for i in range(2)] == [
             f"birch.md ({len(DOC_B) + 2} tokens)", f"alder.txt ({len(DOC_A) + 2} tokens)"]
-        question = page.get_by_role("combobox", name="Question")
-        question.fill("Who runs Birch Mills?")  # a question of one's own, not a preset
-        question.press("Enter")
+        pages.set_dropdown_text(page, "question", "Who runs Birch Mills?")
         run = page.locator("#run-compare")
         run.click()
         expect(run).to_be_disabled()  # no second run while this one is in progress
-        wait_count(page, "#ttft-plot .bars .point", 3)  # full_recompute, naive, legolink
-        assert count(page, "#results-table [role=row][aria-rowindex]") - 1 == 3
-        assert count(page, "#mask-plot .hm") == 1
-        expect(run).to_be_enabled()
-        chunks = [c.title for c in engine.store.stats().chunks]
-        assert sorted(chunks) == ["alder.txt", "birch.md"]
+        pages.wait_count(page, "#ttft-plot .bars .point", 3)  # full_recompute, naive, legolink
+        assert pages.count(page, "#results-table [role=row][aria-rowindex]") - 1 == 3
+        assert pages.count(page, "#answers .diff-row") == 3
+        pages.wait_unlocked(page)
 
-        page.get_by_role("tab", name="Inspect").click()
+        pages.open_tab(page, "Inspect")
         page.get_by_text("2 chunk(s) · question “Who runs Birch Mills?”").wait_for()
+        layer = page.locator("#layer input[type=range]")
+        expect(layer).to_be_disabled()  # "average layers" is ticked: the slider does not apply
         page.locator("#run-inspect").click()
-        wait_count(page, "#heatmap-plot .hm", 2)  # naive and legolink, side by side
-        wait_count(page, "#sinks-plot .bars .point", 4)  # 2 algorithms x 2 chunks
+        pages.wait_count(page, "#heatmap-plot .hm", 2)  # naive and legolink, side by side
+        pages.wait_count(page, "#sinks-plot .bars .point", 4)  # 2 algorithms x 2 chunks
+        page.locator("#all-layers input").uncheck()
+        expect(layer).to_be_enabled()
+        page.get_by_text("minus full recompute").click()  # the difference view, no model call
+        page.locator("#heatmap-plot").get_by_text("naive (− full recompute)").wait_for()
     finally:
-        demo.close()
+        context.close()
 
 
-def test_example_screenshots_on_smollm2(browser, smollm2_engine):
-    """One click on the example: answers, TTFT bars, the mask strip, then the Inspect tab's
-    maps, where naive linking shows the false sinks that LegoLink removes."""
-    compile_examples(smollm2_engine)
-    demo, url = serve(smollm2_engine)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_a_page_load_shows_the_library_as_it_is_now(browser, served):
+    """Issue 10: the Library table and the Compose picker showed the start-up snapshot."""
+    lab, url = served
+    key = lab.example_keys[0]
+    hits = lab.engine.store.peek(key).hits
+    client = Client(url, verbose=False)  # another visitor uses an example meanwhile
+    client.predict("Hi.", [key], "Who?", ["naive"], 4, 0.2, 1, api_name="/run_compare")
+    assert lab.engine.store.peek(key).hits == hits + 1
+    context, page = visitor(browser, url)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.get_by_role("tab", name="Compose").click()
-        page.get_by_role("button", name="Example: show the sink effect").click()
-        wait_count(page, "#ttft-plot .bars .point", 5)
-        assert count(page, "#results-table [role=row][aria-rowindex]") - 1 == 5
-        page.wait_for_function("!document.querySelector('#run-compare').disabled",
-                               timeout=RUN_TIMEOUT_MS)  # the chained inspect has finished too
-        page.screenshot(path=str(SCREENSHOTS / "compose.png"), full_page=True)
-
-        page.get_by_role("tab", name="Inspect").click()
-        wait_count(page, "#heatmap-plot .hm", 2)
-        summary = page.get_by_text("Mean attention mass on the first").inner_text()
-        masses = re.findall(r"(?:naive|legolink-16) ([0-9]+\.[0-9]+)", summary)
-        naive, lego = (float(v) for v in masses)
-        assert naive > 5 * lego, summary  # the false sinks of naive linking
-        page.wait_for_timeout(500)  # let Plotly finish drawing
-        page.screenshot(path=str(SCREENSHOTS / "inspect.png"), full_page=True)
+        rows = {row[-1]: row for row in pages.table_rows(page, "library-table")}
+        assert rows[key][4] == str(hits + 1)
+        pages.open_tab(page, "Compose")
+        page.locator("#chunk-picker input").click()
+        assert page.get_by_role("option").count() == len(lab.example_keys)
     finally:
-        demo.close()
-    assert (SCREENSHOTS / "compose.png").stat().st_size > 50_000
-    assert (SCREENSHOTS / "inspect.png").stat().st_size > 50_000
+        context.close()
+
+
+def test_two_visitors_cannot_see_or_clear_each_others_chunks(browser, served, tmp_path):
+    _lab, url = served
+    (ctx_a, a), (ctx_b, b) = visitor(browser, url), visitor(browser, url)
+    try:
+        upload(a, tmp_path / "alder.txt", DOC_A)
+        upload(b, tmp_path / "birch.md", DOC_B)
+        page_titles = {name: library_titles(p) for name, p in (("a", a), ("b", b))}
+        assert "alder.txt" in page_titles["a"] and "birch.md" not in page_titles["a"]
+        assert "birch.md" in page_titles["b"] and "alder.txt" not in page_titles["b"]
+        pages.open_tab(b, "Compose")
+        b.locator("#chunk-picker input").click()
+        assert b.get_by_role("option").filter(has_text="alder.txt").count() == 0
+        b.keyboard.press("Escape")
+
+        pages.open_tab(a, "Library")
+        a.locator("#clear").click()  # destructive: it asks first
+        a.locator("#confirm-clear").get_by_text("Drop every chunk of yours?").wait_for()
+        a.locator("#yes-clear").click()
+        a.locator("#library-status").get_by_text("Cleared your 1 chunk(s)").wait_for()
+        assert "alder.txt" not in library_titles(a)
+        pages.open_tab(b, "Library")
+        b.locator("#refresh").click()
+        b.locator("#library-table").get_by_text("birch.md").wait_for()
+        pages.open_tab(b, "Compose")
+        pages.pick_chunks(b, ["birch.md"])
+        b.locator("#run-compare").click()
+        pages.wait_count(b, "#ttft-plot .bars .point", 3)
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+
+
+def test_titles_never_become_markup(browser, served):
+    """Issue 14: a title's <img> and ![](…) were fetched by the browser, <a> became a link."""
+    _lab, url = served
+    context, page = visitor(browser, url)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    try:
+        pages.open_tab(page, "Library")
+        page.get_by_text("…or paste text").click()
+        title = (f"<img src={url}pixel-a.png> ![]({url}pixel-b.png) <a href='{url}x'>link</a>"
+                 f" <b>bold</b>")
+        page.get_by_role("textbox", name="Title").fill(title)
+        page.get_by_role("textbox", name="Text").fill(DOC_A + " Injected.")
+        page.locator("#compile-text").click()
+        pages.wait_unlocked(page)
+        page.wait_for_function("[...document.querySelectorAll('#library-table [role=row]')]"
+                               ".some(r => r.innerText.includes('<img src='))")
+        pages.open_tab(page, "Compose")
+        pages.pick_chunks(page, ["<img src="])
+        page.locator(".prose.order li").first.wait_for()
+        assert "<img src=" in page.locator(".prose.order li").first.inner_text()
+        page.locator("#run-compare").click()
+        pages.wait_count(page, "#ttft-plot .bars .point", 3)
+        assert page.locator("img[src*='pixel']").count() == 0
+        assert page.locator(".prose a[href$='/x'], .prose b").count() == 0
+        assert not [u for u in fetched if "pixel" in u]
+    finally:
+        context.close()

@@ -1,26 +1,26 @@
 """Eight gradio_client users at once against one app on the tiny model (issue 6): no errors,
-every answer equal to the same request run alone, no chunk compiled twice, hits add up."""
+every answer equal to the same request run alone, no chunk compiled twice, hits add up; each
+user's own chunk is its own, the shared text is stored once for all of them."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 from gradio_client import Client
 
-from app.ui import build_ui, launch
-from engine import Engine
-from tests.app.conftest import DOC_A, free_port
+from app.lab import Lab
+from app.limits import AppLimits
+from tests.app.conftest import DOC_A, serve
 
 USERS = 8
 ALGORITHMS = ["full_recompute", "naive", "legolink"]
 READERS = 2  # naive and legolink read the chunks; full_recompute does not
 
 
-def user(port: int, number: int) -> dict:
+def user(url: str, number: int) -> dict:
     """Five requests: compile a shared and an own document, compose twice, inspect once."""
-    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    client = Client(url, verbose=False)
     own_text = f"User {number} keeps {number * 7} boats in harbour {number}."
     shared = client.predict(DOC_A, "shared", api_name="/compile_text")[1][0]["key"]
     own = client.predict(own_text, f"user {number}", api_name="/compile_text")[1][0]["key"]
@@ -34,24 +34,26 @@ def user(port: int, number: int) -> dict:
         if index == 0:
             client.predict(prefix, keys[::-1], "Who?", ["naive", "legolink"], 4, 0.2, 0, True,
                            0, True, "minmax", 3, api_name="/inspect")
-    return {"shared": shared, "own": own, "answers": answers}
+    rows = client.predict(api_name="/store_stats")[0]["data"]
+    return {"shared": shared, "own": own, "answers": answers, "client": client,
+            "mine": {row[6] for row in rows if row[1] == "you"}}
 
 
 @pytest.mark.slow
-def test_eight_users_at_once(tiny_engine_config, tiny_model, tmp_path):
-    engine = Engine(replace(tiny_engine_config, cache_dir=str(tmp_path)), model=tiny_model)
-    demo = build_ui(engine)
-    port = free_port()
-    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+def test_eight_users_at_once(engine):
+    lab = Lab.open(engine, AppLimits())
+    demo, url = serve(lab)
     try:
         with ThreadPoolExecutor(USERS) as pool:
-            outcomes = list(pool.map(lambda n: user(port, n), range(USERS)))
+            outcomes = list(pool.map(lambda n: user(url, n), range(USERS)))
+        stats = engine.store.stats()
     finally:
         demo.close()
-    stats = engine.store.stats()
-    # One shared chunk plus one per user, each compiled exactly once.
+    # One shared chunk plus one per user, each compiled exactly once; each user sees its own.
     assert len({o["shared"] for o in outcomes}) == 1
-    assert stats.num_chunks == stats.num_compiled == USERS + 1
+    assert stats.num_compiled == USERS + 1
+    assert stats.num_chunks == USERS + 1 + len(lab.example_keys)
+    assert all(o["mine"] == {o["shared"], o["own"]} for o in outcomes)
     # Each user: 2 compares and 1 inspect, each read by naive and legolink.
     hits = {c.key: c.hits for c in stats.chunks}
     assert hits[outcomes[0]["shared"]] == USERS * 3 * READERS

@@ -1,8 +1,25 @@
-"""The bundled example documents, presets and the one-click example request."""
+"""The bundled examples: documents and presets that fit together, their KV compiled on the
+first start and loaded (not compiled) on later ones, the example request, the story."""
 
 from __future__ import annotations
 
-from app.examples import compile_examples, example_documents, example_request, load_presets
+import json
+from dataclasses import replace
+
+from app import compose, story
+from app.examples import (
+    compile_examples,
+    example_documents,
+    examples_dir,
+    load_presets,
+    load_story,
+    save_story,
+)
+from app.lab import Lab
+from app.limits import AppLimits
+from engine import Engine
+
+ME = "visitor-1"
 
 
 def test_presets_and_documents_fit_together():
@@ -10,6 +27,9 @@ def test_presets_and_documents_fit_together():
     documents = example_documents()
     assert len(documents) == 4
     assert set(presets.example_documents) == set(documents)
+    assert set(presets.story_documents) <= set(documents)
+    assert len(presets.story_prefixes) == 2 and set(presets.story_prefixes) <= set(
+        presets.prefixes)
     assert presets.example_prefix in presets.prefixes
     assert presets.example_question in presets.questions
     for doc in documents.values():
@@ -17,18 +37,77 @@ def test_presets_and_documents_fit_together():
         assert not doc.title.startswith("#") and doc.title in doc.text
 
 
-def test_examples_compile_once_and_come_back_after_eviction(engine):
-    keys = compile_examples(engine)
-    compiled = engine.store.stats().num_compiled
-    assert compiled == sum(len(k) for k in keys.values())
-    assert compile_examples(engine) == keys
-    assert engine.store.stats().num_compiled == compiled
-    presets = load_presets()
-    first = keys[presets.example_documents[0]][0]
-    engine.store.evict(first)
-    prefix, chunks, question, algorithms = example_request(engine, presets)
-    assert engine.store.stats().num_compiled == compiled + 1
-    assert chunks == [k for name in presets.example_documents for k in keys[name]]
-    assert prefix == presets.prefixes[presets.example_prefix]
-    assert question == presets.example_question
-    assert algorithms == presets.example_algorithms
+def test_examples_are_compiled_once_then_loaded_from_beside_the_model(tiny_engine_config,
+                                                                    tiny_model, tmp_path):
+    config = replace(tiny_engine_config, cache_dir=str(tmp_path))
+    first = Engine(config, model=tiny_model)
+    lab = Lab.open(first, AppLimits())
+    compiled = first.store.stats().num_compiled
+    assert compiled == len(lab.example_keys) > 0
+    directory = examples_dir(first)
+    assert directory.parent == tmp_path / "examples"
+    saved = sorted(p.stem for p in directory.glob("*.safetensors"))
+    assert saved == sorted(lab.example_keys)
+    assert json.loads((directory / "manifest.json").read_text())["documents"] == lab.examples
+
+    later = Engine(config, model=tiny_model)  # the next start: nothing compiled
+    again = Lab.open(later, AppLimits())
+    assert later.store.stats().num_compiled == 0
+    assert again.examples == lab.examples and all(k in later.store for k in again.example_keys)
+    assert again.example_titles == lab.example_titles
+
+
+def test_a_damaged_example_file_is_compiled_again(tiny_engine_config, tiny_model, tmp_path):
+    config = replace(tiny_engine_config, cache_dir=str(tmp_path))
+    lab = Lab.open(Engine(config, model=tiny_model), AppLimits())
+    victim = examples_dir(lab.engine) / f"{lab.example_keys[0]}.safetensors"
+    victim.write_bytes(victim.read_bytes()[:100])
+    later = Engine(config, model=tiny_model)
+    again = Lab.open(later, AppLimits())
+    assert later.store.stats().num_compiled == 1  # only the damaged one, and saved again
+    assert again.examples == lab.examples
+    third = Engine(config, model=tiny_model)
+    Lab.open(third, AppLimits())
+    assert third.store.stats().num_compiled == 0
+
+
+def test_examples_come_back_after_an_operator_clear(lab):
+    compiled = lab.engine.store.stats().num_compiled
+    lab.libraries.clear_all()
+    lab.engine.store._evicted.clear()  # forgotten too, as after many evictions
+    assert lab.ensure_examples(lab.example_keys) == len(lab.example_keys)
+    assert lab.engine.store.stats().num_compiled == compiled + len(lab.example_keys)
+    assert compile_examples(lab.engine) == lab.examples
+
+
+def test_example_request_fills_the_compose_tab(lab):
+    presets = lab.presets
+    preset, prefix, chunks, question, algorithms = compose.example_request(lab, ME)
+    assert (preset, question, algorithms) == (presets.example_prefix, presets.example_question,
+                                              presets.example_algorithms)
+    assert prefix == presets.prefixes[preset]
+    assert chunks == [k for name in presets.example_documents for k in lab.examples[name]]
+
+
+def test_the_story_shows_reuse_across_prefixes_and_orders(lab):
+    stories = list(story.play(lab, "Who chairs the board?"))
+    result = stories[-1]
+    assert len(stories) == len(result["requests"]) == 4
+    names = [r["name"] for r in result["requests"]]
+    assert names == ["R1: prefix 1, order 1", "R2: prefix 1, order 2",
+                     "R3: prefix 2, order 1", "R4: prefix 2, order 2"]
+    keys = story.story_requests(lab)[0][2]
+    chunk_tokens = sum(lab.engine.store.peek(k).num_tokens for k in keys)
+    for r in result["requests"]:
+        pc, lego = r["runs"]["prefix_cache"], r["runs"]["legolink-16"]
+        assert r["compiled"] == 0  # compiled once, before the story
+        # LegoLink reuses every chunk token but the first 16 of each chunk after the first
+        # (the prefix comes first, so every chunk is after something: all pay k).
+        assert lego["tokens_reused"] == chunk_tokens - 16 * len(keys)
+        assert pc["tokens_reused"] < r["prompt_tokens"] // 10  # no common prefix worth the name
+    assert [r["hits"] for r in result["requests"]] == [len(keys) * i for i in range(1, 5)]
+    table = story.story_table(result)
+    assert list(table.columns) == story.TABLE_HEADERS and len(table) == 4
+    assert "LegoLink answered" in story.story_summary(result)
+    save_story(lab.engine, result)
+    assert load_story(lab.engine) == json.loads(json.dumps(result))

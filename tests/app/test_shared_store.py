@@ -9,20 +9,26 @@ from pathlib import Path
 import pytest
 
 from app import library
+from app.lab import Lab
+from app.limits import AppLimits
+from app.render import md
 from app.ui import build_ui, header, store_note
 from engine import Engine
 from tests.app.conftest import DOC_A, free_port
 from tests.engine.redis_server import REDIS_SERVER, RedisServer
 
-
-def _shared(engine: Engine, url: str) -> Engine:
-    return Engine(replace(engine.config, store_url=url), model=engine.model)
+ME = "visitor"
 
 
-def test_a_local_store_shows_no_shared_line_and_no_warning(engine):
-    assert store_note(engine) == ""
-    assert "Shared store" not in library.store_summary(engine)
-    assert "store: this process only" in header(engine)
+def _shared(engine: Engine, url: str) -> Lab:
+    shared = Engine(replace(engine.config, store_url=url), model=engine.model)
+    return Lab.open(shared, AppLimits(), persist=False)
+
+
+def test_a_local_store_shows_no_shared_line_and_no_warning(lab):
+    assert store_note(lab) == ""
+    assert "Shared store" not in library.library_summary(lab, ME)
+    assert "store: this process only" in header(lab)
 
 
 @pytest.mark.skipif(not Path(REDIS_SERVER).exists(), reason="redis-server is not installed")
@@ -30,9 +36,9 @@ def test_the_library_shows_local_and_shared_bytes(engine, tmp_path):
     server = RedisServer(tmp_path, maxmemory="64mb").start()
     try:
         shared = _shared(engine, server.url)
-        library.compile_text(shared, DOC_A, "alder")
-        summary = library.store_summary(shared)
-        assert "Shared store: shared through redis://127.0.0.1:" in summary
+        library.compile_text(shared, ME, DOC_A, "alder")
+        summary = library.library_summary(shared, ME)
+        assert f"**Shared store (replicas):** {md('shared through ' + server.url)}" in summary
         assert "of 64.0 MiB maxmemory · 0 chunk(s) read from other replicas" in summary
         assert store_note(shared) == "" and "⚠️" not in summary
         assert f"store: shared through {server.url}" in header(shared)
@@ -42,10 +48,10 @@ def test_the_library_shows_local_and_shared_bytes(engine, tmp_path):
 
 def test_an_unreachable_redis_is_a_visible_warning_not_an_error(engine):
     shared = _shared(engine, f"redis://127.0.0.1:{free_port()}/0")
-    _, compiled = library.compile_text(shared, DOC_A, "alder")  # served from local memory
-    assert compiled and compiled[0]["key"] in shared.store
+    _, compiled = library.compile_text(shared, ME, DOC_A, "alder")  # from local memory
+    assert compiled and compiled[0]["key"] in shared.engine.store
     note = store_note(shared)
     assert note.startswith("<div id='store-warning'>⚠️ shared chunk store redis://127.0.0.1:")
     assert "unreachable" in note
-    assert "⚠️ shared chunk store" in library.store_summary(shared)
+    assert "⚠️ shared chunk store" in library.library_summary(shared, ME)
     build_ui(shared)  # the header's note and its timer wire up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from visualize.attention import (
     attention_matrix,
     pool_columns,
     sink_mass_bars,
+    sink_masses,
 )
 
 
@@ -61,13 +63,14 @@ def test_heatmaps_one_panel_per_algorithm_with_chunk_ticks(inspections):
     fig = attention_heatmaps(inspections, layer=0, head=None, mode="minmax",
                              key_tokens=[f"t{i}" for i in range(15)])
     assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
-    assert [a.text for a in fig.layout.annotations] == ["naive", "legolink-2"]
+    assert [a.text for a in fig.layout.annotations] == ["naive (rows: its own answer)",
+                                                        "legolink-2 (rows: its own answer)"]
     expected = attention_matrix(inspections["legolink-2"], 0, None, "minmax")
     z = torch.tensor([[math.nan if v is None else v for v in row] for row in fig.data[1].z])
     torch.testing.assert_close(z, expected, equal_nan=True)
     assert list(fig.layout.xaxis.tickvals) == [3, 8]
     assert list(fig.layout.xaxis.ticktext) == ["C1", "C2"]
-    assert "layer 0, mean over heads" in fig.layout.title.text
+    assert fig.layout.title.text == "Attention · layer 0 · all heads"
     # hover: the query row's token and each key's token and segment; key 15 is an answer token
     custom = fig.data[0].customdata
     assert list(custom[0][4]) == ["last prompt token: ↵", 4, "t4 · chunk 1: alpha"]
@@ -94,11 +97,51 @@ def test_sink_mass_bars_are_the_results_sink_mass(inspections):
     assert [t.name for t in fig.data] == ["naive", "legolink-2"]
     for trace, result in zip(fig.data, inspections.values(), strict=True):
         assert list(trace.x) == ["C1", "C2"]
-        assert list(trace.y) == pytest.approx(result.sink_mass(2, None))
+        # The engine's sink mass averages every query row; ours too, NaN-free.
+        assert list(trace.y) == pytest.approx(result.sink_mass(2, None), abs=1e-6)
+        assert sink_masses(result, 2, 1, 0) == pytest.approx([
+            float(torch.softmax(result.scores[1, 0], -1).mean(0)[s:s + 2].sum())
+            for s in (3, 8)], abs=1e-6)
         assert list(trace.customdata) == ["alpha", "beta"]
     assert fig.layout.barmode == "group"
     with pytest.raises(ValueError, match="k must be at least 1"):
         sink_mass_bars(inspections, k=0)
+
+
+def test_softmax_is_drawn_on_a_log_scale(inspections):
+    fig = attention_heatmaps(inspections, 1, 2, "softmax")
+    weights = attention_matrix(inspections["naive"], 1, 2, "softmax")
+    z = torch.tensor([[math.nan if v is None else v for v in row] for row in fig.data[0].z])
+    torch.testing.assert_close(z, torch.log10(weights.clamp_min(1e-4)), equal_nan=True)
+    assert fig.layout.coloraxis.cmin == -4 and fig.layout.coloraxis.cmax == 0
+    assert fig.data[0].text[0][3] == f"{float(weights[0, 3]):.4f}"  # hover: the weight itself
+
+
+def test_difference_from_full_recompute(inspections):
+    reference = inspections["legolink-2"]
+    fig = attention_heatmaps({"naive": inspections["naive"]}, None, None, "difference",
+                             reference=reference)
+    expected = (attention_matrix(inspections["naive"], None, None, "softmax")
+                - attention_matrix(reference, None, None, "softmax"))
+    # Both answers are (1, 2): every row compares (test_inspector checks the blanked rows).
+    z = torch.tensor([[math.nan if v is None else v for v in row] for row in fig.data[0].z])
+    torch.testing.assert_close(z, expected, equal_nan=True)
+    assert fig.layout.coloraxis.cmid == 0 and fig.layout.coloraxis.colorscale[0][1] != ""
+    with pytest.raises(ValueError, match="needs full recompute's attention"):
+        attention_heatmaps(inspections, None, None, "difference")
+
+
+def test_titles_and_labels_are_escaped_for_plotly(inspections):
+    result = inspections["naive"]
+    seg = result.run.layout.segments[1]
+    evil = replace(seg, title="<a href='http://x'>t</a>")
+    layout = replace(result.run.layout, segments=(result.run.layout.segments[0], evil,
+                                                  *result.run.layout.segments[2:]))
+    bad = replace(result, run=replace(result.run, layout=layout))
+    fig = sink_mass_bars({"naive": bad}, 2)
+    assert fig.data[0].customdata[0].startswith("&lt;a href='http://x'&gt;")
+    heat = attention_heatmaps({"naive": bad})
+    assert "&lt;a href" in heat.data[0].customdata[0][4][2]
 
 
 def test_empty_attention_figures_say_what_to_do():

@@ -33,13 +33,16 @@ SPEED = {"device": "cpu", "sweep": {
 
 def test_score_vs_ttft_panels():
     fig = score_vs_ttft(ACCURACY)
-    score, kl = fig.data
-    assert score.text == ("full_recompute", "naive", "legolink-16")
-    assert list(score.x) == [2000.0, 200.0, 350.0] == list(kl.x)
-    assert list(score.y) == [0.5, 0.3, 0.45]
-    assert list(kl.y) == [0.0, 0.26, 0.12]
-    assert list(score.marker.color) == [algorithm_color(a) for a in score.text]
-    assert [list(c) for c in score.customdata] == [[1.0, 1.0], [0.4, 0.0], [0.8, 0.1]]
+    score, kl = fig.data[0::2], fig.data[1::2]  # per algorithm: its score point, its KL point
+    labels = ["full_recompute", "naive", "legolink-16"]
+    assert [t.name for t in score] == labels == [t.name for t in kl]
+    assert [t.showlegend for t in fig.data] == [True, False] * 3  # named once, in the legend
+    assert [t.x[0] for t in score] == [2000.0, 200.0, 350.0] == [t.x[0] for t in kl]
+    assert [t.y[0] for t in score] == [0.5, 0.3, 0.45]
+    assert [t.y[0] for t in kl] == [0.0, 0.26, 0.12]
+    assert [t.marker.color for t in score] == [algorithm_color(a) for a in labels]
+    assert [list(t.customdata[0]) for t in score] == [[1.0, 1.0], [0.4, 0.0], [0.8, 0.1]]
+    assert all(t.mode == "markers" for t in fig.data)  # no text labels to overlap
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
     assert fig.layout.title.text == "hotpotqa · n=3 · cpu"
 
@@ -52,6 +55,7 @@ def test_ttft_vs_length_lines():
     assert list(fig.data[1].y) == [90.0, 120.0]
     assert list(fig.data[2].y) == [780.0, 1650.0]
     assert fig.layout.yaxis.type == "log"
+    assert list(fig.layout.xaxis.tickvals) == [520.0, 1030.0]
 
 
 @pytest.mark.parametrize(("figure", "message"), [

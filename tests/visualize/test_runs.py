@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from engine.link import Kind
-from tests.visualize.conftest import MASKS, make_run
+from engine.prompt import Layout, Segment
+from tests.visualize.conftest import MASKS, C, N, make_run
 from visualize.mask import recompute_mask_strip, segment_names
 from visualize.style import KIND_COLORS, algorithm_color, token_label
 from visualize.ttft import ttft_bars
@@ -44,7 +47,7 @@ def test_mask_strip_rows_are_the_masks(runs):
     assert [list(row) for row in heatmap.z] == [list(MASKS[r.algorithm]) for r in runs]
     assert list(fig.layout.yaxis.ticktext) == ["full_recompute", "naive", "legolink-2"]
     # legend: one entry per kind, in the kind's colour
-    legend = {t.name: t.marker.color for t in fig.data[1:]}
+    legend = {t.name: t.marker.color for t in fig.data[1:] if t.name}
     assert legend == {"new (not cached)": KIND_COLORS[Kind.NEW],
                       "cached (reused)": KIND_COLORS[Kind.CACHED],
                       "recomputed": KIND_COLORS[Kind.RECOMPUTED]}
@@ -52,10 +55,30 @@ def test_mask_strip_rows_are_the_masks(runs):
 
 def test_mask_strip_marks_chunk_starts_and_the_question(runs):
     fig = recompute_mask_strip(runs, TOKENS)
-    lines = sorted(shape.x0 for shape in fig.layout.shapes)
-    assert lines == [2.5, 7.5, 11.5]  # chunk alpha at 3, beta at 8, the question at 12
+    chunk_lines, question_line = fig.data[-2:]
+    # chunk alpha at 3, beta at 8: one trace of segments split by None; the question at 12
+    assert list(chunk_lines.x) == [2.5, 2.5, None, 7.5, 7.5, None]
+    assert list(question_line.x) == [11.5, 11.5] and question_line.line.dash == "dot"
+    assert not fig.layout.shapes
     assert list(fig.layout.xaxis.tickvals) == [3, 8]
     assert list(fig.layout.xaxis.ticktext) == ["C1", "C2"]
+
+
+def test_mask_strip_grows_linearly_with_the_chunks():
+    """Issue 14: one add_vline per chunk made 400 chunks take 130 s (quadratic)."""
+    n = 4000
+    segments = [Segment("prefix", 0, (1,))]
+    segments += [Segment("chunk", 1 + 2 * i, (5, 6), key=f"k{i}", title=f"c{i}")
+                 for i in range(n)]
+    segments.append(Segment("suffix", 1 + 2 * n, (7,)))
+    layout = Layout(tuple(t for s in segments for t in s.token_ids), tuple(segments))
+    run = make_run("naive", (N,) + (C,) * (2 * n) + (N,), 1.0, layout=layout)
+    start = time.perf_counter()
+    fig = recompute_mask_strip([run], ["x"] * layout.num_tokens)
+    seconds = time.perf_counter() - start
+    assert len(fig.data) == 6 and not fig.layout.shapes  # heatmap, 3 legend keys, 2 line traces
+    assert len(fig.layout.xaxis.tickvals) == 40  # labels thinned to MAX_TICKS
+    assert seconds < 30, seconds  # 4,000 add_vline calls took many minutes
 
 
 def test_mask_strip_hover_shows_token_segment_and_kind(runs):

@@ -1,0 +1,134 @@
+"""The guided story: one question over the same example documents under 2 prefixes x 2 orders,
+each request answered by prefix_cache and by LegoLink.
+
+prefix_cache computes exactly what full recompute computes (it reuses only an identical token
+prefix), so it is the reference the LegoLink answers are measured against. The story starts
+from an empty prefix cache, so that its first request is new to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.budget import answer_work, check_context, prompt_tokens
+from app.errors import user_errors
+from app.lab import Lab
+from app.library import PROGRESS
+from engine.fidelity import measure
+from engine.link import Kind
+from visualize.story import story_figure
+
+ALGORITHMS = ("prefix_cache", "legolink")
+NEW_TOKENS = 8
+TABLE_HEADERS = ["request", "prefix", "order", "compiled", "hits", "reused: prefix_cache",
+                 "reused: legolink", "TTFT prefix_cache", "TTFT legolink", "legolink = exact"]
+
+
+def story_requests(lab: Lab) -> list[tuple[str, str, list[str]]]:
+    """(name, prefix preset, chunk keys in order) of the story's 4 requests."""
+    p = lab.presets
+    keys = [key for name in p.story_documents for key in lab.examples[name]]
+    orders = (("order 1", keys), ("order 2", keys[::-1]))
+    return [(f"R{2 * i + j + 1}: prefix {i + 1}, {order}", prefix, chunks)
+            for i, prefix in enumerate(p.story_prefixes)
+            for j, (order, chunks) in enumerate(orders)]
+
+
+def story_table(story: dict[str, Any] | None) -> pd.DataFrame:
+    """One row per request of a story."""
+    rows = []
+    for r in (story or {}).get("requests", []):
+        pc, lego = (r["runs"][label] for label in r["runs"])
+        same = "✓ same answer" if r["answer_match"] else (
+            "first token only" if r["first_token_match"] else "✗ differs")
+        rows.append([r["name"].split(":")[0], r["prefix"], r["order"], r["compiled"], r["hits"],
+                     pc["tokens_reused"], lego["tokens_reused"], round(pc["ttft_ms"]),
+                     round(lego["ttft_ms"]), same])
+    return pd.DataFrame(rows, columns=TABLE_HEADERS)
+
+
+def story_summary(story: dict[str, Any] | None) -> str:
+    """The story's point, with its own numbers."""
+    requests = (story or {}).get("requests") or []
+    if not requests:
+        return "Press **Run the story** to ask one question under 2 prefixes × 2 orders."
+    pc, lego = zip(*(list(r["runs"].values()) for r in requests), strict=True)
+    speedup = sum(p["ttft_ms"] for p in pc) / max(sum(g["ttft_ms"] for g in lego), 1e-9)
+    compiled = sum(r["compiled"] for r in requests)
+    return (f"Across the 4 requests, prefix_cache reused **{sum(p['tokens_reused'] for p in pc)}"
+            f"** prompt tokens and LegoLink **{sum(g['tokens_reused'] for g in lego)}**; the "
+            f"documents were compiled **{compiled}** time(s) during the story (once at "
+            f"start-up before it), and LegoLink answered **{speedup:.1f}×** sooner. "
+            "LegoLink's answers are measured against prefix_cache's, which are exact.")
+
+
+def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS) -> Iterator[dict[str, Any]]:
+    """Run the story's requests -> the story so far (a JSON-ready dict) after each."""
+    engine, presets = lab.engine, lab.presets
+    plan = story_requests(lab)
+    keys = plan[0][2]
+    checked = []
+    for name, prefix, chunks in plan:
+        per_algorithm = [engine.request(prefix=presets.prefixes[prefix], chunks=chunks,
+                                        question=question, algorithm=algorithm,
+                                        max_new_tokens=NEW_TOKENS) for algorithm in ALGORITHMS]
+        checked.append((name, prefix, per_algorithm))
+    lab.ensure_examples(keys)
+    sizes = [prompt_tokens(engine, r[0].prefix, r[0].chunks, r[0].question) for _, _, r in checked]
+    limit = min(lab.limits.context_tokens, engine.context_limit)
+    for size in sizes:
+        check_context(size, NEW_TOKENS, limit)
+    engine.prefix_cache.clear()  # the story's first request is new to prefix caching too
+    story: dict[str, Any] = {"question": question, "device": engine.config.device,
+                             "model": engine.model.model_id, "compiled_before": len(keys),
+                             "requests": []}
+    work = sum(answer_work(n, NEW_TOKENS, len(ALGORITHMS)) for n in sizes)
+    hits_so_far = 0
+    with lab.estimator.timed("answer", work, "8 runs of the story"):
+        for index, (name, prefix, requests) in enumerate(checked):
+            progress((index, len(checked)), desc=name)
+            missing = sum(1 for key in keys if key not in engine.store)
+            before = {c.key: c.hits for c in engine.store.stats().chunks}
+            runs = [engine.run_request(request) for request in requests]
+            after = {c.key: c.hits for c in engine.store.stats().chunks}
+            hits_so_far += sum(after.get(k, 0) - before.get(k, 0) for k in keys)
+            exact, lego = runs
+            fidelity = measure(lego, exact)
+            story["requests"].append({
+                "name": name, "prefix": prefix, "order": name.rsplit(", ", 1)[1],
+                "compiled": missing, "prompt_tokens": exact.num_prompt_tokens,
+                "hits": hits_so_far, "first_token_match": fidelity.first_token_match,
+                "answer_match": fidelity.answer_match,
+                "runs": {r.algorithm: {"tokens_reused": sum(1 for m in r.mask if m == Kind.CACHED),
+                                       "ttft_ms": round(r.ttft_ms, 1), "text": r.text}
+                         for r in runs}})
+            yield story
+
+
+@user_errors
+def run_story(lab: Lab, session: str, question: str,
+              progress: gr.Progress = PROGRESS) -> Iterator[tuple[go.Figure, pd.DataFrame, str]]:
+    """Ask `question` over the same example documents under 2 prefixes x 2 orders, with
+    prefix_cache and LegoLink -> (figure, table, summary), after each request."""
+    for story in play(lab, question, progress):
+        yield story_figure(story), story_table(story), story_summary(story)
+
+
+def first_story(lab: Lab) -> dict[str, Any]:
+    """The story with the presets' question: run at the app's first start, for its first page
+    (a visitor's own question is shown to that visitor only)."""
+    *_, story = play(lab, lab.presets.example_question)
+    return story
+
+
+def inspect_last(lab: Lab, session: str, question: str) -> tuple:
+    """The story's last request put in the Compose tab, for the Inspect tab -> (prefix,
+    chunks, question, algorithms to inspect, the Inspect tab selected)."""
+    _, prefix, chunks = story_requests(lab)[-1]
+    return (lab.presets.prefixes[prefix], chunks, question, ["naive", "legolink"],
+            gr.Tabs(selected="inspect"))
