@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     base.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     common = argparse.ArgumentParser(add_help=False, parents=[base])
-    common.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
-                        help="comma-separated, e.g. full_recompute,naive,legolink-16")
+    # No default here: parents share their actions, so a subcommand's default would leak
+    # into the others; each command takes its own in `run_command`.
+    common.add_argument("--algorithms", help="comma-separated, e.g. full_recompute,naive,"
+                        f"legolink-16 (default: {','.join(DEFAULT_ALGORITHMS)}; frontier: "
+                        "its settings)")
     accuracy = commands.add_parser("accuracy", parents=[common],
                                    help="task score and fidelity per algorithm")
     accuracy.add_argument("--data", required=True, type=Path, help="JSONL, shared schema")
@@ -108,7 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
                           help="needle: words per haystack chunk")
     frontier.add_argument("--max-new-tokens", type=int,
                           help="override the task's default answer length")
-    frontier.set_defaults(algorithms=",".join(FRONTIER_ALGORITHMS))
     return parser
 
 
@@ -232,8 +234,17 @@ def _frontier(args: argparse.Namespace) -> list[Path]:
             write_frontier_html(result, out / "frontier.html")]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line -> its arguments, with the command's own default algorithms."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "algorithms", "") is None:
+        defaults = FRONTIER_ALGORITHMS if args.command == "frontier" else DEFAULT_ALGORITHMS
+        args.algorithms = ",".join(defaults)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         paths = run_command(args)
     except (ValueError, RuntimeError, OSError, KeyError) as e:
