@@ -20,6 +20,7 @@ from engine import Engine
 from engine.algorithms import REFERENCE
 from engine.fidelity import measure
 from engine.generate import RunResult
+from engine.prompt import build_layout, chunk_token_ids
 from engine.request import AlgorithmSpec, parse_algorithms
 
 Scorer = Callable[[dict[str, Any], str], float]  # (example, answer) -> score in [0, 1]
@@ -100,6 +101,35 @@ def task_score(example: dict[str, Any], answer: str) -> float:
     return score(example["task"], answer, example["answers"])
 
 
+def prompt_tokens(engine: Engine, example: dict[str, Any], max_chunks: int | None) -> int:
+    """Tokens of an example's linked prompt, counted without compiling anything."""
+    prompt = PROMPTS[example["task"]]
+    parts = [("", "", chunk_token_ids(engine.tokenizer, text))
+             for text in example["chunks"][:max_chunks]]
+    question = prompt.question.format(question=example["question"])
+    return build_layout(engine.tokenizer, prompt.prefix, parts, question).num_tokens
+
+
+def fitting(engine: Engine, examples: list[dict[str, Any]], max_chunks: int | None,
+            max_new_tokens: int | None, limit: int | None = None,
+            ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The first `limit` examples whose prompt plus answer fit the engine's context -> (them,
+    the ids of those passed over). One long example must not end a run after minutes."""
+    kept, skipped = [], []
+    for example in examples:
+        if limit is not None and len(kept) == limit:
+            break
+        new_tokens = max_new_tokens or PROMPTS[example["task"]].max_new_tokens
+        if prompt_tokens(engine, example, max_chunks) + new_tokens > engine.context_limit:
+            skipped.append(example["id"])
+        else:
+            kept.append(example)
+    if not kept:
+        raise ValueError(f"none of the {len(skipped)} examples fits the context limit of "
+                         f"{engine.context_limit} tokens: cap chunks with max_chunks")
+    return kept, skipped
+
+
 def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[AlgorithmSpec],
              scorer: Scorer = task_score, max_chunks: int | None = None,
              max_new_tokens: int | None = None, progress: Progress | None = None,
@@ -157,7 +187,8 @@ def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
     """The accuracy benchmark over examples in the shared schema -> a JSON-ready dict.
 
     Keys: algorithms (label -> the `_Tally.summary` fields), examples (per-example answers
-    and scores), n, dataset, task, model, device, dtype, max_chunks, chunks_note,
+    and scores), n, skipped (examples over the context limit), dataset, task, model, device,
+    dtype, max_chunks, chunks_note,
     max_new_tokens, context_tokens_mean, prompts, prefix_cache_note, wall_s. The engine's
     prefix cache is cleared first, so prefix_cache sees only this run's earlier requests.
     """
@@ -166,6 +197,7 @@ def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
         raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
     start = time.perf_counter()
     engine.prefix_cache.clear()
+    examples, skipped = fitting(engine, examples, max_chunks, max_new_tokens)
     summary, records = evaluate(engine, examples, specs, task_score, max_chunks, max_new_tokens,
                                 progress)
     capped = sum(1 for e in examples if max_chunks and len(e["chunks"]) > max_chunks)
@@ -176,6 +208,7 @@ def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
         "task": ",".join(tasks),
         **engine_info(engine),
         "n": len(examples),
+        "skipped": skipped,  # ids of examples over the context limit, left out
         "max_chunks": max_chunks,
         "chunks_note": (f"chunks capped to the first {max_chunks} in {capped} of "
                         f"{len(examples)} examples" if capped else None),

@@ -220,7 +220,8 @@ def _frontier(args: argparse.Namespace) -> list[Path]:
     result = {"data": str(args.data), **result}
     for size, block in result["lengths"].items():
         print(f"{size} chunks, {block['context_tokens_mean']:.0f} tokens on average, "
-              f"n={block['n']}")
+              f"n={block['n']}" + (f", {len(block['skipped'])} over the context limit left out"
+                                   if block["skipped"] else ""))
         _print_rows(block["algorithms"], ("score", "agreement", "first_token_kl",
                                           "ttft_ms_median", "recompute_share"))
         goal = block["target"]

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.accuracy import Scorer, evaluate, task_score
+from bench.accuracy import Scorer, evaluate, fitting, task_score
 from bench.common import Progress, engine_info
 from bench.needle import make_needle_examples, needle_score
 from engine import Engine
@@ -77,8 +77,8 @@ def run_frontier(engine: Engine, examples: list[dict[str, Any]],
     of them), or with `needle` the passages that build `limit` haystacks of C chunks each.
     Keys: lengths ("6", ...: num_chunks, n, context_tokens_mean, algorithms (label -> the
     accuracy summary: score, agreement, first_token_kl, ttft_ms_median, recompute_share, ...),
-    target, examples), algorithms (the labels), dataset, task, model, device, dtype, needle,
-    limit, reference, target_rule, wall_s.
+    skipped, target, examples), algorithms (the labels), dataset, task, model, device, dtype,
+    needle, limit, reference, target_rule, wall_s.
     """
     specs = parse_algorithms(algorithms or FRONTIER_ALGORITHMS, engine.config)
     if not examples:
@@ -90,15 +90,18 @@ def run_frontier(engine: Engine, examples: list[dict[str, Any]],
     passages = list(dict.fromkeys(c for e in examples for c in e["chunks"])) if needle else []
     lengths = {}
     for j, c in enumerate(num_chunks):
-        block = (make_needle_examples(passages, c, limit, seed, chunk_words) if needle
-                 else examples[:limit])
+        new_tokens = max_new_tokens or (16 if needle else None)
+        block, skipped = fitting(
+            engine, make_needle_examples(passages, c, limit, seed, chunk_words) if needle
+            else examples, c, new_tokens, limit)
         scorer: Scorer = needle_score if needle else task_score
         summary, records = evaluate(engine, block, specs, scorer, max_chunks=c,
-                                    max_new_tokens=max_new_tokens or (16 if needle else None),
+                                    max_new_tokens=new_tokens,
                                     progress=_step(progress, j, len(num_chunks), c))
         lengths[str(c)] = {
             "num_chunks": c,
             "n": len(block),
+            "skipped": skipped,  # ids of examples over the context limit, left out
             "context_tokens_mean": statistics.fmean(r["num_prompt_tokens"] for r in records),
             "algorithms": summary,
             "target": target(summary),

@@ -102,3 +102,17 @@ def test_cli_writes_frontier_json_and_html(tiny_model_dir, tmp_path, capsys):
     assert "target: querylink-16" in printed and "wrote" in printed
     assert main(["frontier", "--data", str(SAMPLE), "--limit", "0", "--out", str(out)]) == 2
     assert "--limit must be >= 1" in capsys.readouterr().err
+
+
+def test_an_example_over_the_context_limit_is_passed_over_not_fatal(engine):
+    examples = examples_from_jsonl(SAMPLE)
+    words = " ".join(f"w{i}" for i in range(engine.context_limit))  # one token or more each
+    long = {**examples[0], "id": "too-long", "chunks": [words, *examples[0]["chunks"]]}
+    result = run_frontier(engine, [long, *examples], (2,), "naive", limit=2, max_new_tokens=2)
+    block = result["lengths"]["2"]
+    assert block["skipped"] == ["too-long"], "the long example is named, not run"
+    assert block["n"] == 2 and [r["id"] for r in block["examples"]] == [
+        e["id"] for e in examples[:2]], "the limit counts the examples that fit"
+    assert len(engine.store) == 0, "nothing of the long example was compiled"
+    with pytest.raises(ValueError, match="none of the 1 examples fits the context limit"):
+        run_frontier(engine, [long], (2,), "naive", limit=2, max_new_tokens=2)
