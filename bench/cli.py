@@ -139,6 +139,11 @@ def _run_replica(args: argparse.Namespace) -> list[Path]:
     print(f"second replica / local hit = {result['second_replica_over_local_hit']:.2f} "
           f"(target <= 1.3: {'met' if result['targets'][0]['met'] else 'MISSED'}), "
           f"/ compile = {result['second_replica_over_compile']:.3f}")
+    running = result["running_replica"]
+    print(f"running replica (prefetched the new document in "
+          f"{running['prefetch_lag_ms_median']:.0f} ms): first request "
+          f"{running['ttft_ms_median']:.1f} ms, {running['over_local_hit']:.2f}x the local hit "
+          f"({running['local_hit_ms_median']:.1f} ms)")
     t = result["transfer"]
     print(f"transfer over the link to Redis: GET {t['get_mb_per_s']:.0f} MB/s, as a request "
           f"reads (parallel, checked) {t['fetch_mb_per_s']:.0f} MB/s; same answer: "

@@ -57,6 +57,9 @@ class EngineConfig:
     # The shared chunk store replicas compile into and read from ("": this process only), e.g.
     # redis://127.0.0.1:6379/0; run that Redis with --maxmemory and allkeys-lru.
     store_url: str = field(default_factory=_default_store_url)
+    # With a shared store: read the chunks other replicas compile into memory as they appear
+    # (while the budget has room), so a first request on them is a local hit.
+    store_prefetch: bool = True
 
     def __post_init__(self) -> None:
         device = self.device

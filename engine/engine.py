@@ -19,6 +19,7 @@ from engine.inspection import InspectResult, attention_scores
 from engine.link import LinkAlgorithm, LinkInput, LinkResult
 from engine.loader import load_model
 from engine.model import Model
+from engine.prefetch import Prefetcher
 from engine.prefix_cache import PrefixCache
 from engine.prompt import build_layout, chunk_token_ids
 from engine.redis_tier import RedisTier
@@ -40,6 +41,8 @@ class Engine:
         shared = RedisTier(self.config.store_url) if self.config.store_url else None
         self.store = ChunkStore(ChunkFormat.of(self.model), self.config.store_budget_bytes,
                                 max_chunk_tokens=self.context_limit, shared=shared)
+        self.prefetcher = (Prefetcher(self.store, shared)
+                           if shared is not None and self.config.store_prefetch else None)
         self.prefix_cache = PrefixCache(self.config.prefix_cache_entries,
                                         self.config.prefix_cache_budget_bytes)
         self._lock = threading.Lock()  # not RLock: a stream may resume on another thread

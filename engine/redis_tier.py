@@ -1,6 +1,7 @@
 """The shared tier: compiled chunks in Redis, so that replicas compile each text once.
 
-Values are the bytes of engine/chunk_codec.py under `epic-lab:chunk:<key>`. A compile in
+Values are the bytes of engine/chunk_codec.py under `epic-lab:chunk:<key>`, each write announced
+on `epic-lab:compiled` (engine/prefetch.py listens there). A compile in
 progress holds `epic-lab:lock:<key>` (SET NX with an expiry): another replica asked for the same
 text waits for the value instead of compiling it again. Redis is a cache here, never the only
 copy, and Redis is run with `maxmemory` and `allkeys-lru`, so it may drop any entry at any time.
@@ -118,8 +119,30 @@ class RedisTier:
         return self._call("read", lambda: self._client.get(self._key(key)), None)
 
     def put(self, key: str, data: bytes) -> bool:
-        """Store a chunk's bytes (whole or not at all: SET is atomic) -> whether it was stored."""
-        return bool(self._call("write", lambda: self._client.set(self._key(key), data), False))
+        """Store a chunk's bytes (whole or not at all: SET is atomic) and announce its key to
+        the replicas listening (`subscribe`) -> whether it was stored."""
+        def write():
+            stored, _ = (self._client.pipeline().set(self._key(key), data)
+                         .publish(self.channel, key).execute())
+            return stored
+        return bool(self._call("write", write, False))
+
+    @property
+    def channel(self) -> str:
+        """Where the keys of newly shared chunks are published."""
+        return f"{self._namespace}:compiled"
+
+    def num_listeners(self) -> int:
+        """Replicas subscribed to `channel` right now (0 when Redis fails)."""
+        return int(self._call("count listeners",
+                              lambda: self._client.pubsub_numsub(self.channel)[0][1], 0))
+
+    def subscribe(self) -> redis.client.PubSub:
+        """A subscription to `channel` on a connection of its own; raises on a Redis failure
+        (its one caller, the prefetcher, retries by itself)."""
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.channel)
+        return pubsub
 
     def lock(self, key: str) -> str | None:
         """Take the compile lock of `key` -> a token to `unlock` with, "" when Redis fails (go

@@ -136,6 +136,25 @@ class ChunkStore:
         chunk.title = title or chunk.title  # the name this replica's user gave it
         return chunk
 
+    def prefetch(self, key: str) -> bool:
+        """Read `key` from the shared tier into memory if it is not here and fits the free
+        budget (a prefetch never evicts) -> whether it was brought in."""
+        if self.shared is None or not _KEY.fullmatch(key):
+            return False
+        # Under the compile lock: a key this replica is compiling (and just announced) is
+        # in memory by the time the lock is free, and is not read back.
+        with self._compile_lock:
+            with self._lock:
+                if key in self._chunks or self._num_bytes >= self.budget_bytes:
+                    return False
+            chunk = self.shared.read(key)
+            with self._lock:
+                if (not isinstance(chunk, ChunkKV) or key in self._chunks
+                        or self._num_bytes + chunk.num_bytes > self.budget_bytes):
+                    return False
+                self._insert(chunk)
+                return True
+
     def _local(self, key: str) -> ChunkKV | None:
         with self._lock:
             return self._chunks.get(key)

@@ -25,7 +25,11 @@ def test_replica_benchmark_writes_its_results(tiny_model_dir, tmp_path, capsys):
     assert transfer["value_bytes"] > transfer["kv_bytes"], "values carry K, V, ids and metadata"
     assert all(v > 0 for v in result["ttft_ms_median"].values())
     assert result["targets"][0]["name"] == "second_replica_over_local_hit"
-    assert "second replica / local hit" in capsys.readouterr().out
+    running = result["running_replica"]
+    assert running["ttft_ms_median"] > 0 and running["prefetch_lag_ms_median"] >= 0
+    assert running["over_local_hit"] == running["ttft_ms_median"] / running["local_hit_ms_median"]
+    printed = capsys.readouterr().out
+    assert "second replica / local hit" in printed and "running replica" in printed
 
 
 def test_replica_benchmark_needs_a_reachable_store(tiny_model_dir, tmp_path, capsys):

@@ -19,6 +19,7 @@ import torch
 from engine import Engine
 from engine.chunk_codec import decode, encode
 from engine.compile import compile_chunk
+from engine.prompt import chunk_token_ids
 from tests.engine.redis_server import RedisServer, free_port
 
 TEXTS = ["Rivers carry silt to their deltas, where it settles in fans.",
@@ -27,11 +28,80 @@ TEXTS = ["Rivers carry silt to their deltas, where it settles in fans.",
          "Bees find flowers by scent, colour and the dances of others."]
 
 
-def _replica(engine: Engine, url: str) -> Engine:
-    """Another replica: the same model, its own empty store, the shared Redis at `url`."""
-    replica = Engine(replace(engine.config, store_url=url), model=engine.model)
+def _replica(engine: Engine, url: str, prefetch: bool = False, **config) -> Engine:
+    """Another replica: the same model, its own empty store, the shared Redis at `url`
+    (without prefetching unless asked: these tests count what a request reads)."""
+    replica = Engine(replace(engine.config, store_url=url, store_prefetch=prefetch, **config),
+                     model=engine.model)
     replica.store.shared.tier.retry_after_s = 0.05  # tests need not wait 2 s for a retry
     return replica
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _subscribed(server, replica: Engine) -> None:
+    assert _wait_for(lambda: replica.store.shared.tier.num_listeners() >= 1), (
+        "the prefetcher never subscribed")
+
+
+def test_a_running_replica_prefetches_what_another_compiles(tiny4_engine, redis_server):
+    b = _replica(tiny4_engine, redis_server.url, prefetch=True)
+    _subscribed(redis_server, b)  # before a compiles: a subscription is not retroactive
+    a = _replica(tiny4_engine, redis_server.url)
+    keys = [a.compile(t) for t in TEXTS]
+    assert _wait_for(lambda: all(k in b.store for k in keys)), "b did not prefetch a's chunks"
+    assert b.prefetcher.num_prefetched == 4 and b.store.stats().num_compiled == 0
+    fetched = b.store.stats().num_fetched
+    out_a = a.run("Sys.", keys[::-1], "Which?", "legolink", recompute_k=4, max_new_tokens=4)
+    out_b = b.run("Sys.", keys[::-1], "Which?", "legolink", recompute_k=4, max_new_tokens=4)
+    assert b.store.stats().num_fetched == fetched, "b's request read Redis: not a local hit"
+    assert out_b.token_ids == out_a.token_ids and out_b.mask == out_a.mask
+    for key in keys:
+        assert _same(a.store.get(key), b.store.get(key))
+    b.compile("A chunk of b's own, announced to every replica, b included.")
+    assert b.prefetcher.num_prefetched == 4, "b's own compile is no prefetch"
+    b.prefetcher.stop()
+
+
+def test_a_prefetch_never_evicts(tiny4_engine, redis_server):
+    marker_text = "The last chunk a compiles, which b has no room for either."
+    sizes = [len(chunk_token_ids(tiny4_engine.tokenizer, t)) for t in [*TEXTS, marker_text]]
+    assert max(sizes) < 1.5 * min(sizes)
+    room = int(1.2 * max(sizes)) * tiny4_engine.store.format.bytes_per_token  # one chunk
+    b = _replica(tiny4_engine, redis_server.url, prefetch=True, store_budget_bytes=room)
+    own = b.compile(TEXTS[0])
+    _subscribed(redis_server, b)
+    a = _replica(tiny4_engine, redis_server.url)
+    keys = [a.compile(t) for t in TEXTS[1:]]
+    marker = a.compile(marker_text)
+    assert _wait_for(lambda: b.prefetcher.num_prefetched > 0 or marker in b.store, 2.0) is False
+    assert own in b.store, "a prefetch evicted the replica's own chunk"
+    assert not any(k in b.store for k in keys) and b.prefetcher.num_prefetched == 0
+    assert b.store.prefetch("not-a-key") is False, "published strings are checked as keys"
+    b.prefetcher.stop()
+
+
+def test_the_prefetcher_survives_a_redis_restart(tiny4_engine, redis_server):
+    b = _replica(tiny4_engine, redis_server.url, prefetch=True)
+    b.store.shared.tier.retry_after_s = 0.1
+    _subscribed(redis_server, b)
+    redis_server.kill()
+    redis_server.start()  # back, empty, on the same port: b must subscribe again by itself
+    assert _wait_for(lambda: b.store.shared.tier.num_listeners() == 1), (
+        "the prefetcher did not subscribe again")
+    a = _replica(tiny4_engine, redis_server.url)
+    key = a.compile(TEXTS[0])
+    assert _wait_for(lambda: key in b.store), "no prefetch after Redis came back"
+    assert b.prefetcher._thread.is_alive()
+    b.prefetcher.stop()
+    assert _wait_for(lambda: not b.prefetcher._thread.is_alive(), 3.0), "stop() did not end it"
 
 
 def _value_key(key: str) -> str:
