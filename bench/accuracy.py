@@ -101,6 +101,11 @@ def task_score(example: dict[str, Any], answer: str) -> float:
     return score(example["task"], answer, example["answers"])
 
 
+def answer_tokens(task: str, max_new_tokens: int | None) -> int:
+    """Tokens an answer may take: the run's override, else the task's default."""
+    return max_new_tokens or PROMPTS[task].max_new_tokens
+
+
 def prompt_tokens(engine: Engine, example: dict[str, Any], max_chunks: int | None) -> int:
     """Tokens of an example's linked prompt, counted without compiling anything."""
     prompt = PROMPTS[example["task"]]
@@ -119,7 +124,7 @@ def fitting(engine: Engine, examples: list[dict[str, Any]], max_chunks: int | No
     for example in examples:
         if limit is not None and len(kept) == limit:
             break
-        new_tokens = max_new_tokens or PROMPTS[example["task"]].max_new_tokens
+        new_tokens = answer_tokens(example["task"], max_new_tokens)
         if prompt_tokens(engine, example, max_chunks) + new_tokens > engine.context_limit:
             skipped.append(example["id"])
         else:
@@ -150,7 +155,7 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
         if progress:
             progress(i / len(examples), f"example {i + 1}/{len(examples)}")
         prompt = PROMPTS[example["task"]]
-        new_tokens = max_new_tokens or prompt.max_new_tokens
+        new_tokens = answer_tokens(example["task"], max_new_tokens)
         added: set[str] = set()
         try:
             keys = compile_chunks(engine, example["chunks"][:max_chunks], added)
@@ -212,7 +217,7 @@ def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
         "max_chunks": max_chunks,
         "chunks_note": (f"chunks capped to the first {max_chunks} in {capped} of "
                         f"{len(examples)} examples" if capped else None),
-        "max_new_tokens": {t: max_new_tokens or PROMPTS[t].max_new_tokens for t in tasks},
+        "max_new_tokens": {t: answer_tokens(t, max_new_tokens) for t in tasks},
         "context_tokens_mean": statistics.fmean(r["num_prompt_tokens"] for r in records),
         "prompts": {t: {"prefix": PROMPTS[t].prefix, "question": PROMPTS[t].question}
                     for t in tasks},

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     common = argparse.ArgumentParser(add_help=False, parents=[base])
     # No default here: parents share their actions, so a subcommand's default would leak
-    # into the others; each command takes its own in `run_command`.
+    # into the others; each command takes its own in `parse_args`.
     common.add_argument("--algorithms", help="comma-separated, e.g. full_recompute,naive,"
                         f"legolink-16 (default: {','.join(DEFAULT_ALGORITHMS)}; frontier: "
                         "its settings)")

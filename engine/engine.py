@@ -41,7 +41,7 @@ class Engine:
         shared = RedisTier(self.config.store_url) if self.config.store_url else None
         self.store = ChunkStore(ChunkFormat.of(self.model), self.config.store_budget_bytes,
                                 max_chunk_tokens=self.context_limit, shared=shared)
-        self.prefetcher = (Prefetcher(self.store, shared)
+        self.prefetcher = (Prefetcher(self.store)
                            if shared is not None and self.config.store_prefetch else None)
         self.prefix_cache = PrefixCache(self.config.prefix_cache_entries,
                                         self.config.prefix_cache_budget_bytes)

@@ -15,7 +15,6 @@ import weakref
 
 import redis
 
-from engine.redis_tier import RedisTier
 from engine.store import ChunkStore
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,10 @@ class Prefetcher:
     The thread holds the store weakly: it ends with the store, or with `stop`.
     """
 
-    def __init__(self, store: ChunkStore, tier: RedisTier) -> None:
-        self.tier = tier
+    def __init__(self, store: ChunkStore) -> None:
+        if store.shared is None:
+            raise ValueError("prefetching needs a store with a shared tier")
+        self.tier = store.shared.tier
         self._store = weakref.ref(store)
         self._stop = threading.Event()
         self.num_prefetched = 0
