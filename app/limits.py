@@ -32,9 +32,10 @@ class AppLimits:
     session_share: float = 0.25  # EPIC_SESSION_SHARE: share of the store one visitor may fill
     session_idle_s: int = 1800  # EPIC_SESSION_IDLE_S: a silent visitor's chunks are released
     max_sessions: int = 200  # EPIC_MAX_SESSIONS: visitors remembered (the oldest go first)
+    kept_outputs: int = 32  # EPIC_KEPT_OUTPUTS: visitors whose last outputs Gradio keeps
     queue_size: int = 32  # EPIC_QUEUE_SIZE: model calls waiting, all visitors together
     long_call_s: float = 10.0  # EPIC_LONG_CALL_S: a call expected to take longer says so
-    inspect_bytes: int = 256 * MIB  # EPIC_INSPECT_BYTES: attention scores kept for redraws
+    inspect_bytes: int = 128 * MIB  # EPIC_INSPECT_BYTES: attention scores kept for redraws
     bench_examples: int = 2  # EPIC_BENCH_EXAMPLES: examples per accuracy run
     bench_chunks: int = 6  # EPIC_BENCH_CHUNKS: chunks per benchmark example
     bench_length: int = 1024  # EPIC_BENCH_LENGTH: longest context of a speed sweep
@@ -104,6 +105,8 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "tokens)", "EPIC_SESSION_SHARE"),
         ("a visitor's chunks are released", f"when the page closes, or after "
          f"{limits.session_idle_s // 60} min idle", "EPIC_SESSION_IDLE_S"),
+        ("visitors whose last outputs (figures, tables) the server keeps",
+         f"{limits.kept_outputs} (the most recent)", "EPIC_KEPT_OUTPUTS"),
         ("model calls queued per visitor / in all", f"1 / {limits.queue_size}",
          "EPIC_QUEUE_SIZE"),
         ("accuracy benchmark: examples / chunks each",

@@ -93,9 +93,11 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
     demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size)
     options: dict[str, Any] = {
         "max_file_size": lab.documents.max_file_bytes,
-        # Gradio keeps per-session state (component values, updated configs) for this many
-        # sessions; its default, 10,000, lets memory grow with every API client.
-        "state_session_capacity": lab.limits.max_sessions,
+        # Gradio keeps, per session, a copy of every output's last value (an inspection's
+        # figures are ~1.6 MB of JSON) and of every updated component, for this many sessions
+        # (the least recently seen go first; its default is 10,000). Nothing here reads them
+        # back: the dropdowns a session updates take any value and the handlers check it.
+        "state_session_capacity": lab.limits.kept_outputs,
         "run_history": False,
         "theme": gr.themes.Soft(primary_hue="emerald", secondary_hue="slate"),
         "css_paths": [ASSETS / "style.css"],

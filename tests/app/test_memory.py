@@ -12,21 +12,44 @@ from tests.app.conftest import serve
 
 
 def test_sessions_kept_by_gradio_and_by_the_app_are_bounded(engine):
-    """Every API client is a session; Gradio kept state for 10,000 of them by default."""
-    lab = Lab.open(engine, AppLimits(max_sessions=3))
+    """Every API client is a session; Gradio kept state for 10,000 of them by default, each
+    with a copy of its last outputs (an inspection's figures: ~1.6 MB of JSON)."""
+    lab = Lab.open(engine, AppLimits(max_sessions=3, kept_outputs=2))
     demo, url = serve(lab)
     clients = []
     try:
         for number in range(6):
             client = Client(url, verbose=False)
             client.predict(f"text {number}", "t", api_name="/compile_text")
-            clients.append(client)  # still open: only the cap can release them
-        assert len(demo.state_holder.session_data) <= 3
-        assert len(lab.libraries.sessions()) <= 3
+            clients.append(client)  # still open: only the caps can release them
+        assert len(demo.state_holder.session_data) <= 2, "Gradio's copies over kept_outputs"
+        assert len(lab.libraries.sessions()) <= 3, "libraries over max_sessions"
         assert len(engine.store) == len(lab.example_keys) + 3  # released visitors' chunks went
     finally:
         for client in clients:
             client.close()
+        demo.close()
+
+
+def test_a_visitor_whose_outputs_gradio_dropped_goes_on_as_before(engine):
+    """Gradio's copy of a session (its updated chunk pickers included) is dropped once
+    kept_outputs newer sessions came; the app keeps the library, and its calls still work."""
+    lab = Lab.open(engine, AppLimits(kept_outputs=1))
+    demo, url = serve(lab)
+    first, second = Client(url, verbose=False), Client(url, verbose=False)
+    try:
+        key = first.predict("A visitor's own text.", "mine", api_name="/compile_text")[1][0]["key"]
+        session = first.session_hash
+        second.predict("Another visitor's text.", "theirs", api_name="/compile_text")
+        assert session not in demo.state_holder.session_data, "the first copy should be gone"
+        assert key in lab.libraries.visible(session)
+        table = first.predict("p", [key], "What is it?", ["naive"], 0, 0.15, 2,
+                              api_name="/run_compare")[0]
+        assert [row[0] for row in table["data"]] == ["naive"], table
+        assert key in [row[6] for row in first.predict(api_name="/store_stats")[0]["data"]]
+    finally:
+        first.close()
+        second.close()
         demo.close()
 
 
