@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.budget import Estimator
 from app.examples import Presets, compile_examples, load_presets, load_story, open_examples
@@ -67,3 +68,15 @@ class Lab:
         own = self.libraries.get(session).chunks
         titles.update({key: title for key, (title, _) in own.items()})
         return titles
+
+    def public(self, text: str) -> str:
+        """`text` as a visitor may read it: the shared store's address (in its URL, and as the
+        client's errors write it, host:port) is the operator's to see; visitors read "Redis"."""
+        shared = self.engine.store.shared
+        if self.limits.operator or shared is None:
+            return text
+        url = urlsplit(shared.tier.url)
+        for address in (shared.tier.url, f"{url.hostname}:{url.port or 6379}", url.hostname):
+            if address:
+                text = text.replace(address, "Redis")
+        return text

@@ -191,12 +191,12 @@ def library_summary(lab: Lab, session: str) -> str:
     text += (f"  \nprefix_cache baseline: {prefix.num_entries} earlier request(s) kept, "
              f"{size_text(prefix.num_bytes)} of its own {size_text(prefix.budget_bytes)}")
     if stats.shared_status:  # local memory above, the Redis replicas share below
-        text += (f"  \n**Shared store (replicas):** {md(stats.shared_status)} · "
+        text += (f"  \n**Shared store (replicas):** {md(lab.public(stats.shared_status))} · "
                  f"{size_text(stats.shared_bytes)} used of "
                  f"{size_text(stats.shared_budget_bytes) if stats.shared_budget_bytes else 'no'}"
                  f" maxmemory · {stats.num_fetched} chunk(s) read from other replicas")
     if stats.warning:
-        text += f"  \n⚠️ {md(stats.warning)}"
+        text += f"  \n⚠️ {md(lab.public(stats.warning))}"
     if gone:
         text += ("  \nEvicted by the store (recompiled when a prompt uses them): "
                  + ", ".join(md(t) for t in gone[-5:]))

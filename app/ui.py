@@ -27,7 +27,7 @@ def header(lab: Lab) -> str:
     chips = [f"model: {engine.model.model_id}", f"device: {engine.config.device}",
              f"dtype: {engine.config.dtype}",
              f"{spec.num_layers} layers · {spec.num_heads} heads · {spec.num_kv_heads} KV heads",
-             f"store: {engine.store.stats().shared_status or 'this process only'}"]
+             f"store: {lab.public(engine.store.stats().shared_status) or 'this process only'}"]
     return (f"<div id='epic-header'><h1>{TITLE}</h1><p>Position-independent caching: compile "
             "documents into KV caches once, link them behind any prefix in any order, and race "
             "LegoLink (<a href='https://arxiv.org/abs/2410.15332' target='_blank' "
@@ -38,7 +38,7 @@ def header(lab: Lab) -> str:
 
 def store_note(lab: Lab) -> str:
     """A warning under the header while the shared chunk store fails ("" when all is well)."""
-    warning = lab.engine.store.warning
+    warning = lab.public(lab.engine.store.warning)
     return f"<div id='store-warning'>⚠️ {html.escape(warning)}</div>" if warning else ""
 
 
