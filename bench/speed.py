@@ -225,7 +225,7 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
                 chunk_tokens: int, new_tokens: int, passages: list[str] | None,
                 rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
     """A stream of requests, each a random subset and order of a shared pool of compiled
-    documents behind a fresh prefix; the same stream for every algorithm, one at a time.
+    documents behind a fresh prefix; the same stream for every algorithm, interleaved.
     -> (label -> requests_per_s, ratio_to_full_recompute; the KV sizes of the pool)."""
     pool = [text_of_tokens(engine.tokenizer, chunk_tokens, rng, passages)
             for _ in range(pool_size)]
@@ -236,14 +236,18 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
         stream = [(fresh_prefix(rng), rng.sample(keys, request_chunks), fresh_question(rng))
                   for _ in range(requests)]
         infos = [c for c in engine.store.stats().chunks if c.key in set(keys)]
-        for spec in specs:
-            engine.prefix_cache.clear()  # its cache holds this stream's requests only
-            start = now_ms(engine.model.device)
-            for prefix, chosen, question in stream:
+        engine.prefix_cache.clear()  # it holds this stream's requests only (only it puts)
+        seconds = dict.fromkeys((spec.label for spec in specs), 0.0)
+        # Request by request, every algorithm in turn (starting at another one each time), so
+        # that the machine's drift over minutes falls on all of them alike.
+        for i, (prefix, chosen, question) in enumerate(stream):
+            for spec in specs[i % len(specs):] + specs[:i % len(specs)]:
+                start = now_ms(engine.model.device)
                 engine.run(prefix, chosen, question, **spec.kwargs(),
                            max_new_tokens=new_tokens)
-            seconds = (now_ms(engine.model.device) - start) / 1e3
-            out[spec.label] = {"requests_per_s": requests / seconds, "seconds": seconds}
+                seconds[spec.label] += (now_ms(engine.model.device) - start) / 1e3
+        out = {label: {"requests_per_s": requests / s, "seconds": s}
+               for label, s in seconds.items()}
     finally:
         evict(engine, added)
     full = out[REFERENCE]["requests_per_s"]
