@@ -145,10 +145,8 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
         for rep in range(repeats + int(warm_up)):
             prefix, question = fresh_prefix(rng), fresh_question(rng)
             results = []
-            # Each repeat starts at another algorithm: what runs first (after the floor's
-            # pass, with other caches warm) is not always the same one. On this 2-core VM a
-            # fixed order put prefix_cache 4-6% behind full_recompute, which runs the same
-            # kernels; interleaved, the two were within noise (0.93).
+            # Each repeat starts at another algorithm: a fixed order put prefix_cache 4-6%
+            # behind full_recompute, which runs the same kernels (interleaved: 0.93).
             for spec in specs[rep % len(specs):] + specs[:rep % len(specs)]:
                 results.append((spec.label, engine.run(prefix, keys, question, **spec.kwargs(),
                                                        max_new_tokens=1)))
@@ -238,8 +236,7 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
         infos = [c for c in engine.store.stats().chunks if c.key in set(keys)]
         engine.prefix_cache.clear()  # it holds this stream's requests only (only it puts)
         seconds = dict.fromkeys((spec.label for spec in specs), 0.0)
-        # Request by request, every algorithm in turn (starting at another one each time), so
-        # that the machine's drift over minutes falls on all of them alike.
+        # Request by request, every algorithm in turn: drift over minutes falls on all alike.
         for i, (prefix, chosen, question) in enumerate(stream):
             for spec in specs[i % len(specs):] + specs[:i % len(specs)]:
                 start = now_ms(engine.model.device)

@@ -8,7 +8,10 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from engine.request import AlgorithmSpec
 from visualize.style import algorithm_color, empty_figure, plot_text, styled
+
+DASHES = ("solid", "dash", "dot", "dashdot")  # a second setting of one algorithm is dashed
 
 
 def score_vs_ttft(accuracy: dict[str, Any]) -> go.Figure:
@@ -50,11 +53,15 @@ def ttft_vs_length(speed: dict[str, Any]) -> go.Figure:
     blocks = list(sweep.values())
     x = [b["context_tokens"] for b in blocks]
     fig = go.Figure()
+    settings: dict[str, int] = {}  # per algorithm, its settings drawn so far
     for label in blocks[0]["algorithms"]:
+        name = AlgorithmSpec.name_of(label)
+        dash = DASHES[settings.get(name, 0) % len(DASHES)]
+        settings[name] = settings.get(name, 0) + 1
         fig.add_trace(go.Scatter(
             x=x, y=[b["algorithms"][label]["ttft_ms_median"] for b in blocks],
             mode="lines+markers", name=plot_text(label),
-            line=dict(color=algorithm_color(label), width=2.5),
+            line=dict(color=algorithm_color(label), width=2.5, dash=dash),
             hovertemplate=f"<b>{plot_text(label)}</b><br>%{{x:.0f}} tokens: %{{y:.0f}} ms"
                           "<extra></extra>"))
     # Markers too, so that a sweep of one length still shows this reference.

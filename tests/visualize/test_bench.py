@@ -58,6 +58,14 @@ def test_ttft_vs_length_lines():
     assert list(fig.layout.xaxis.tickvals) == [520.0, 1030.0]
 
 
+def test_two_settings_of_one_algorithm_share_a_colour_not_a_dash():
+    fig = ttft_vs_length({"sweep": {"512": block(
+        520.0, {"naive": 90.0, "legolink-2": 95.0, "legolink-16": 130.0}, 780.0)}})
+    lego2, lego16 = fig.data[1], fig.data[2]
+    assert lego2.line.color == lego16.line.color == algorithm_color("legolink")
+    assert (lego2.line.dash, lego16.line.dash) == ("solid", "dash"), "indistinguishable lines"
+
+
 @pytest.mark.parametrize(("figure", "message"), [
     (lambda: score_vs_ttft({}), "Run the accuracy benchmark"),
     (lambda: ttft_vs_length({"sweep": {}}), "Run the speed sweep"),
