@@ -54,3 +54,10 @@ def tqdm_progress(description: str) -> Iterator[Progress]:
         yield update
     finally:
         bar.close()
+
+
+def rotated(items: list, start: int) -> list:
+    """`items` from index `start` (mod their count) round to the one before: the order of
+    the `start`-th round, so that no item always runs first."""
+    start %= len(items)
+    return items[start:] + items[:start]

@@ -9,7 +9,6 @@ Clocks are read with `time.perf_counter` after synchronising CUDA.
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 import time
@@ -19,9 +18,9 @@ from typing import Any
 
 import torch
 
-from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict
+from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict, rotated
 from bench.memory import peak_bytes
-from bench.text import chunk_texts, fresh_prefix, fresh_question, text_of_tokens
+from bench.text import chunk_texts, fresh_prefix, fresh_question, sweep_budget, text_of_tokens
 from engine import Engine
 from engine.algorithms import REFERENCE
 from engine.link import LinkInput, Naive, final_pass
@@ -35,7 +34,6 @@ SAME_PREFIX = "prefix_cache (same prefix)"  # the row of prefix caching given it
 EXTRA_ROWS = {"floor": FLOOR, "same_prefix": SAME_PREFIX}  # sweep keys beside "algorithms"
 MEMORY_MEASURE = ("peak memory growth of one cold request: CUDA max_memory_allocated, or on a "
                   "CPU the peak resident set (VmHWM) over the resident set at its start")
-OVERHEAD_MARGIN = 16  # tokens the fresh prefix and question may add over the largest seen
 # The TTFT targets: full_recompute / legolink-16 at (at least) these requested lengths.
 FULL_OVER_LEGOLINK = {2048: 10.0, 4096: 15.0, 8192: 20.0}
 
@@ -117,8 +115,7 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
     overhead = max(len(engine.tokenizer(head + tail, add_special_tokens=False).input_ids)
                    for head, tail in (template_parts(engine.tokenizer, fresh_prefix(rng),
                                                      fresh_question(rng)) for _ in range(8)))
-    budget = max(min(length, engine.context_limit) - 1 - overhead - OVERHEAD_MARGIN, 1)
-    num_chunks = max(1, math.ceil(budget / chunk_tokens))
+    budget, num_chunks = sweep_budget(min(length, engine.context_limit), overhead, chunk_tokens)
     texts = chunk_texts(engine.tokenizer, budget, num_chunks, rng, passages)
     rows = [s.label for s in specs]
     if any(s.name == PREFIX_CACHE for s in specs):
@@ -147,7 +144,7 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
             results = []
             # Each repeat starts at another algorithm: a fixed order put prefix_cache 4-6%
             # behind full_recompute, which runs the same kernels (interleaved: 0.93).
-            for spec in specs[rep % len(specs):] + specs[:rep % len(specs)]:
+            for spec in rotated(specs, rep):
                 results.append((spec.label, engine.run(prefix, keys, question, **spec.kwargs(),
                                                        max_new_tokens=1)))
                 if spec.name == PREFIX_CACHE:  # the same documents in the same order again,
@@ -238,7 +235,7 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
         seconds = dict.fromkeys((spec.label for spec in specs), 0.0)
         # Request by request, every algorithm in turn: drift over minutes falls on all alike.
         for i, (prefix, chosen, question) in enumerate(stream):
-            for spec in specs[i % len(specs):] + specs[:i % len(specs)]:
+            for spec in rotated(specs, i):
                 start = now_ms(engine.model.device)
                 engine.run(prefix, chosen, question, **spec.kwargs(),
                            max_new_tokens=new_tokens)

@@ -4,9 +4,12 @@ pseudo-English from a fixed word list (a GPU machine without network needs no da
 
 from __future__ import annotations
 
+import math
 import random
 
 from engine.prompt import chunk_token_ids
+
+OVERHEAD_MARGIN = 16  # tokens the fresh prefix and question may add over the largest seen
 
 _WORDS = (
     "the of and to in is was for on that with as by at from his her their an which had this "
@@ -71,3 +74,11 @@ def chunk_texts(tokenizer, num_tokens: int, num_chunks: int, rng: random.Random,
         texts[-1] = tokenizer.decode(ids[:max(1, len(ids) - excess)],
                                      skip_special_tokens=True).strip()
     return texts
+
+
+def sweep_budget(length: int, overhead: int, chunk_tokens: int) -> tuple[int, int]:
+    """Tokens of chunk text for a sweep length, and in how many chunks: the prompt plus one
+    new token fits `length` whatever a fresh prefix and question add (`overhead`: the most
+    seen, plus a margin)."""
+    budget = max(length - 1 - overhead - OVERHEAD_MARGIN, 1)
+    return budget, max(1, math.ceil(budget / chunk_tokens))

@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-from bench.speed import OVERHEAD_MARGIN
+from bench.text import sweep_budget
 from engine.attention import CALL_PRODUCTS, plan_blocks
 
 
@@ -34,8 +34,7 @@ def main() -> None:
           "| legolink-2 / naive: positions, needed products |")
     print("|---|---|---|")
     for length in (1024, 2048, 4096, 8192):
-        budget = length - 1 - head - tail - OVERHEAD_MARGIN  # as the sweep sizes its chunks
-        num_chunks = -(-budget // args.chunk_tokens)
+        budget, num_chunks = sweep_budget(length, head + tail, args.chunk_tokens)
         chunk = budget // num_chunks
         starts = [head + i * chunk for i in range(num_chunks)]
         total = head + num_chunks * chunk + tail
