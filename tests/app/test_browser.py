@@ -194,3 +194,29 @@ def test_titles_never_become_markup(browser, served):
         assert not [u for u in fetched if "pixel" in u]
     finally:
         context.close()
+
+
+def test_a_page_whose_outputs_gradio_dropped_still_works(browser, engine, tmp_path):
+    """With kept_outputs=1 the second visitor's page drops the first one's copy on the server
+    (its updated chunk picker included); the first page composes with its own chunk as before,
+    and the second still cannot see it."""
+    lab = Lab.open(engine, AppLimits(kept_outputs=1))
+    demo, url = serve(lab)
+    (ctx_a, a) = visitor(browser, url)
+    try:
+        upload(a, tmp_path / "alder.txt", DOC_A)
+        ctx_b, b = visitor(browser, url)
+        try:
+            assert "alder.txt" not in library_titles(b)
+            assert len(demo.state_holder.session_data) == 1, "the first copy should be gone"
+        finally:
+            ctx_b.close()
+        pages.open_tab(a, "Compose")
+        pages.pick_chunks(a, ["alder.txt"])
+        a.locator("#run-compare").click()
+        pages.wait_count(a, "#ttft-plot .bars .point", 3)
+        assert pages.count(a, "#answers .diff-row") == 3
+        pages.wait_unlocked(a)
+    finally:
+        ctx_a.close()
+        demo.close()
