@@ -20,10 +20,10 @@ from app.errors import user_errors
 from app.lab import Lab
 from app.render import answer_diff_html, md
 from engine import EngineConfig, Request
-from engine.algorithms import ALGORITHMS, REFERENCE
 from engine.fidelity import Fidelity
 from engine.fidelity import measure as fidelity
 from engine.generate import RunResult
+from engine.link.registry import ALGORITHMS, REFERENCE
 from engine.request import real_number, whole_number
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars

@@ -18,8 +18,8 @@ from app.budget import answer_work
 from app.compose import make_requests, prompt_tokens_text, retitled
 from app.errors import user_errors
 from app.lab import Lab
-from engine.algorithms import REFERENCE
 from engine.inspection import InspectResult
+from engine.link.registry import REFERENCE
 from engine.request import whole_number
 from visualize.attention import MODES, attention_heatmaps, sink_mass_bars, sink_masses
 

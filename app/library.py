@@ -22,7 +22,7 @@ from app.lab import Lab
 from app.render import md, size_text
 from app.uploads import Document, parse_files
 from engine.prompt import encode_user_text
-from engine.text import clean_title, title_of
+from engine.store.titles import clean_title, title_of
 
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Gradio finds a Progress default in a handler's signature and passes a live tracker per event;

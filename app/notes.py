@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from engine import Engine
 from engine.generate import RunResult
-from engine.link import Kind
+from engine.link.base import Kind
 
 PAPER = "https://arxiv.org/abs/2410.15332"
 SMALL_MODEL_PARAMETERS = 1_000_000_000

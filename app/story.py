@@ -20,7 +20,7 @@ from app.errors import user_errors
 from app.lab import Lab
 from app.library import PROGRESS
 from engine.fidelity import measure
-from engine.link import Kind
+from engine.link.base import Kind
 from visualize.story import story_figure
 
 ALGORITHMS = ("prefix_cache", "legolink")

@@ -12,7 +12,7 @@ from app.examples import BENCH_DATASETS
 from app.lab import Lab
 from app.render import column_widths
 from app.wiring import Guard, Step, step
-from engine.algorithms import ALGORITHMS
+from engine.link.registry import ALGORITHMS
 from visualize.bench import score_vs_ttft
 
 DEFAULT = ["full_recompute", "naive", "cacheblend", "legolink"]

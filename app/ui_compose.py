@@ -15,7 +15,7 @@ from app.controls import FreeDropdown
 from app.lab import Lab
 from app.render import column_widths
 from app.wiring import Guard, bind, private, step
-from engine.algorithms import ALGORITHMS
+from engine.link.registry import ALGORITHMS
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 

@@ -19,7 +19,7 @@ from app.inspector import (
 from app.lab import Lab
 from app.ui_compose import ComposeTab
 from app.wiring import Step, bind, private, step
-from engine.algorithms import ALGORITHMS
+from engine.link.registry import ALGORITHMS
 from visualize.attention import attention_heatmaps, sink_mass_bars
 
 

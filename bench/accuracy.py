@@ -17,9 +17,9 @@ from typing import Any
 from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict
 from bench.metrics import score
 from engine import Engine
-from engine.algorithms import REFERENCE
 from engine.fidelity import measure
 from engine.generate import RunResult
+from engine.link.registry import REFERENCE
 from engine.prompt import build_layout, chunk_token_ids
 from engine.request import AlgorithmSpec, parse_algorithms
 

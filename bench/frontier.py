@@ -19,7 +19,7 @@ from bench.accuracy import Scorer, evaluate, fitting, task_score
 from bench.common import Progress, engine_info
 from bench.needle import make_needle_examples, needle_score
 from engine import Engine
-from engine.algorithms import REFERENCE
+from engine.link.registry import REFERENCE
 from engine.request import parse_algorithms
 
 FRONTIER_ALGORITHMS = (

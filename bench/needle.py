@@ -18,7 +18,7 @@ from typing import Any
 from bench.accuracy import evaluate
 from bench.common import DEFAULT_ALGORITHMS, Progress, engine_info
 from engine import Engine
-from engine.algorithms import REFERENCE
+from engine.link.registry import REFERENCE
 from engine.request import parse_algorithms
 
 NEEDLE = "The secret code is {code}."

@@ -32,8 +32,8 @@ from typing import Any
 from bench.common import Progress, engine_info
 from bench.text import fresh_prefix, fresh_question, text_of_tokens
 from engine import AlgorithmSpec, Engine, EngineConfig
-from engine.model import now_ms
-from engine.redis_tier import redact
+from engine.runtime.model import now_ms
+from engine.store.redis_tier import redact
 
 TARGET_RATIO_TO_LOCAL = 1.3
 

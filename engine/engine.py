@@ -10,22 +10,45 @@ from typing import Any
 
 import torch
 
-from engine.algorithms import make_algorithm
+from engine import runtime
 from engine.chunking import chunk_text
-from engine.compile import compile_chunk
 from engine.config import EngineConfig
 from engine.generate import RunResult, StreamPiece, generate
 from engine.inspection import InspectResult, attention_scores
-from engine.link import LinkAlgorithm, LinkInput, LinkResult
-from engine.loader import load_model
-from engine.model import Model
-from engine.prefetch import Prefetcher
-from engine.prefix_cache import PrefixCache
+from engine.link import (
+    LinkAlgorithm,
+    LinkInput,
+    LinkResult,
+    PrefixCache,
+    compile_chunk,
+    make_algorithm,
+)
 from engine.prompt import build_layout, chunk_token_ids
-from engine.redis_tier import RedisTier
 from engine.request import Request
-from engine.store import ChunkFormat, ChunkKV, ChunkStore
-from engine.text import clean_title, title_of
+from engine.runtime import Model
+from engine.store import (
+    ChunkFormat,
+    ChunkKV,
+    ChunkStore,
+    Prefetcher,
+    RedisTier,
+    clean_title,
+    title_of,
+)
+
+
+def load_model(config: EngineConfig) -> Model:
+    """The configured model on the configured device and dtype (an Engine loads its own; load
+    one to share it between engines: `Engine(config, model=model)`)."""
+    return runtime.load_model(config.model, config.torch_device, config.torch_dtype,
+                              config.cache_dir)
+
+
+def chunk_format(model: Model) -> ChunkFormat:
+    """What every chunk this model compiles shares: its identity and KV layout."""
+    s = model.spec
+    return ChunkFormat(model.model_id, model.dtype, model.device, s.num_layers, s.num_kv_heads,
+                       s.head_dim, s.vocab_size)
 
 
 class Engine:
@@ -39,7 +62,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.model = model or load_model(self.config)
         shared = RedisTier(self.config.store_url) if self.config.store_url else None
-        self.store = ChunkStore(ChunkFormat.of(self.model), self.config.store_budget_bytes,
+        self.store = ChunkStore(chunk_format(self.model), self.config.store_budget_bytes,
                                 max_chunk_tokens=self.context_limit, shared=shared)
         self.prefetcher = (Prefetcher(self.store)
                            if shared is not None and self.config.store_prefetch else None)

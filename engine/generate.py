@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.link import LinkResult
-from engine.model import Batch, Model, now_ms
-from engine.prompt import Layout
+from engine.link import Layout, LinkResult
+from engine.runtime import Batch, Model, now_ms
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 
 from engine.generate import RunResult
 from engine.link import LinkResult
-from engine.model import Batch, Model
+from engine.runtime import Batch, Model
 
 
 @dataclass(frozen=True)

@@ -13,40 +13,10 @@ text is tokenized with them.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+
+from engine.link import Layout, Segment
 
 CHUNK_SEPARATOR = "\n\n"  # compiled at the end of each chunk, so linking inserts no tokens
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of positions [start, start + len(token_ids)) in a linked prompt."""
-
-    kind: str  # "prefix" | "chunk" | "suffix"
-    start: int
-    token_ids: tuple[int, ...]
-    key: str | None = None  # the chunk's store key, for kind == "chunk"
-    title: str = ""
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.token_ids)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """One linked prompt: its token sequence and the segments that make it up."""
-
-    token_ids: tuple[int, ...]
-    segments: tuple[Segment, ...]
-
-    @property
-    def num_tokens(self) -> int:
-        return len(self.token_ids)
-
-    @property
-    def chunks(self) -> tuple[Segment, ...]:
-        return tuple(s for s in self.segments if s.kind == "chunk")
 
 
 def encode_user_text(tokenizer, text: str, add_special_tokens: bool = False) -> list[int]:

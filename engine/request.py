@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.algorithms import ALGORITHMS, REFERENCE, REGISTRY
 from engine.config import EngineConfig
-from engine.link import Parameter
+from engine.link import ALGORITHMS, REFERENCE, REGISTRY, Parameter
 
 
 def whole_number(value: Any, name: str, low: int, high: int) -> int:

@@ -18,8 +18,8 @@ import time
 import torch
 
 from engine.config import EngineConfig
-from engine.loader import load_model
-from engine.model import Batch
+from engine.engine import load_model
+from engine.runtime.model import Batch
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -73,8 +73,8 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 from engine import Engine, EngineConfig
 from bench.report import write_json, write_speed_html
 from bench.speed import run_speed
-from engine.loader import load_model
-from engine.model import Model
+from engine.engine import load_model
+from engine.runtime.model import Model
 
 device, dry = os.environ["DEVICE"], os.environ["DRY"] == "1"
 tokenizer = load_model(EngineConfig(device="cpu", dtype="float32")).tokenizer

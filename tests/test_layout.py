@@ -29,13 +29,13 @@ def _imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_arrows_point_one_way(package):
-    for path in sorted((ROOT / package).glob("*.py")):
+    for path in sorted((ROOT / package).rglob("*.py")):
         bad = _imports(path) & FORBIDDEN[package]
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
 def test_files_stay_small():
     for package in ("engine", "bench", "app", "visualize"):
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package).rglob("*.py")):
             lines = len(path.read_text(encoding="utf-8").splitlines())
             assert lines <= 320, f"{path.relative_to(ROOT)} has {lines} lines: split it"

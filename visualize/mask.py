@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from engine.generate import RunResult
-from engine.link import Kind
+from engine.link.base import Kind
 from engine.prompt import Layout
 from visualize.style import KIND_COLORS, KIND_NAMES, empty_figure, short, styled, token_label
 

@@ -6,7 +6,7 @@ import html
 
 import plotly.graph_objects as go
 
-from engine.link import Kind
+from engine.link.base import Kind
 from engine.request import AlgorithmSpec
 
 KIND_COLORS = {Kind.NEW: "#adb5bd", Kind.CACHED: "#37b24d", Kind.RECOMPUTED: "#f76707"}

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from engine.algorithms import REFERENCE
 from engine.generate import RunResult
+from engine.link.registry import REFERENCE
 from visualize.style import algorithm_color, empty_figure, plot_text, styled
 
 

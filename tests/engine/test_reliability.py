@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine import Engine, EngineConfig
-from engine.compile import compile_chunk
+from engine.link.compile import compile_chunk
 
 DOCS = ["Tides rise twice a day along this stretch of coast.",
         "The bakery opens at six and sells out of rye by nine.",

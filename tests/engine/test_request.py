@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import AlgorithmSpec, EngineConfig, Request
-from engine.algorithms import ALGORITHMS, REFERENCE
+from engine.link.registry import ALGORITHMS, REFERENCE
 from engine.request import parse_algorithms
 
 CONFIG = EngineConfig(model="unused", device="cpu", dtype="float32", recompute_k=8)

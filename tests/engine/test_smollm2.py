@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.fidelity import kl_divergence
-from engine.model import Batch
+from engine.runtime.model import Batch
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent.parent / "data" / "hotpotqa_5.jsonl"

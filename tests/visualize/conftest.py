@@ -7,7 +7,7 @@ import torch
 
 from engine.generate import RunResult
 from engine.inspection import InspectResult
-from engine.link import Kind
+from engine.link.base import Kind
 from engine.prompt import Layout, Segment
 
 N, C, R = Kind.NEW, Kind.CACHED, Kind.RECOMPUTED

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from engine.link import Kind
+from engine.link.base import Kind
 from engine.prompt import Layout, Segment
 from tests.visualize.conftest import MASKS, C, N, make_run
 from visualize.mask import recompute_mask_strip, segment_names

@@ -1,0 +1,25 @@
+"""Compile: one chunk's token ids -> its K/V, prefilled on its own at positions 0..T-1.
+
+This is the only place a chunk's KV is made. Every chunk is compiled alone, so each one
+carries its own attention sink at its head: that is what linking has to correct.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.runtime import Batch, Model
+
+
+@torch.inference_mode()
+def compile_chunk(model: Model, token_ids: list[int] | tuple[int, ...],
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prefill `token_ids` at positions 0..T-1 -> (k, v).
+
+    # k, v: [num_layers, num_kv_heads, T, head_dim] in the model's dtype and device; k before RoPE
+    """
+    n = len(token_ids)
+    kv = model.new_kv(n)
+    ids = torch.tensor(list(token_ids), device=model.device)
+    out = model.forward(model.embed(ids), Batch.run(0, n, model.device, capture_k=True), kv)
+    return out.k_pre, kv.v

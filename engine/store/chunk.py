@@ -1,0 +1,69 @@
+"""A compiled chunk (`ChunkKV`) and what every chunk of one store shares (`ChunkFormat`).
+
+A chunk is compiled on its own at positions 0..T-1. Its key hashes (model id, dtype,
+token ids) and nothing else — no prefix chain — which is what makes the cache
+position-independent: the same text is stored once, whatever surrounds it later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class ChunkFormat:
+    """What every chunk of one store shares: the model that compiled it and its KV layout."""
+
+    model_id: str
+    dtype: torch.dtype
+    device: torch.device
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int = 0  # token ids must be below it (0: unknown, ids are not checked)
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Exact K+V bytes one token occupies over all layers."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize
+
+    def shape(self, num_tokens: int) -> tuple[int, int, int, int]:
+        return (self.num_layers, self.num_kv_heads, num_tokens, self.head_dim)
+
+    def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
+        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
+        ids = ",".join(map(str, token_ids))
+        text = f"{self.model_id}|{self.dtype_name}|{ids}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class ChunkKV:
+    """One compiled chunk.
+
+    # k, v: [num_layers, num_kv_heads, T, head_dim]; k before RoPE, compiled at positions 0..T-1
+    """
+
+    key: str
+    title: str
+    token_ids: tuple[int, ...]
+    k: torch.Tensor
+    v: torch.Tensor
+    hits: int = 0
+    last_used: float = field(default_factory=time.time)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def num_bytes(self) -> int:
+        return self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()

@@ -1,0 +1,318 @@
+"""ChunkStore: compiled chunk KV keyed by content, under a byte budget, shared and persisted.
+
+Two tiers: this replica's memory in front (least recently used chunk evicted first, under a
+byte budget) and, when configured, a Redis shared by every replica behind it (redis_tier.py):
+a compiled chunk is written there, a local miss reads it from there, and two
+replicas asked for the same text compile it once. Files on disk and Redis values share one
+byte format (codec.py), checked like a fresh compile whenever it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.store.chunk import ChunkFormat, ChunkKV
+from engine.store.files import read_chunks, write_chunks
+from engine.store.redis_tier import RedisTier
+from engine.store.shared import SharedChunks
+from engine.store.titles import clean_title
+
+log = logging.getLogger(__name__)
+MAX_EVICTED_REMEMBERED = 4096
+_KEY = re.compile(r"[0-9a-f]{32}")
+CompileFn = Callable[[tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    key: str
+    title: str
+    num_tokens: int
+    num_bytes: int
+    device: str
+    hits: int
+    last_used: float
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    num_chunks: int
+    num_bytes: int
+    budget_bytes: int
+    bytes_per_token: int
+    num_compiled: int  # forward passes run by compile (a deduplicated compile runs none)
+    chunks: tuple[ChunkInfo, ...]  # least recently used first
+    evicted: tuple[tuple[str, str], ...]  # (key, title) of recent evictions, newest last
+    shared_status: str = ""  # "" for a local-only store; else where chunks are shared
+    shared_bytes: int = 0  # memory the shared Redis uses (every replica's chunks)
+    shared_budget_bytes: int = 0  # its maxmemory (0: none set)
+    num_fetched: int = 0  # chunks read from the shared tier instead of compiled
+    num_refused: int = 0  # shared entries refused (corrupt, another model, out of limits)
+    warning: str = ""  # "" when all is well; shown in the app's header and Library
+
+
+class ChunkStore:
+    """Thread-safe store of compiled chunks with least-recently-used eviction.
+
+    It keeps chunks; it does not make them: `get_or_compile` takes the compile step as a
+    function, so the store never runs the model. `max_chunk_tokens` bounds what it accepts
+    from a compile, a file or another replica alike; `shared` is the Redis tier, if any.
+    """
+
+    def __init__(self, fmt: ChunkFormat, budget_bytes: int, max_chunk_tokens: int | None = None,
+                 shared: RedisTier | None = None) -> None:
+        self.format, self.budget_bytes = fmt, budget_bytes
+        self.max_chunk_tokens = max_chunk_tokens or max(1, budget_bytes // fmt.bytes_per_token)
+        self.shared = None if shared is None else SharedChunks(shared, fmt, self.max_chunk_tokens,
+                                                               budget_bytes)
+        self._chunks: OrderedDict[str, ChunkKV] = OrderedDict()  # LRU order: oldest first
+        self._num_bytes = 0
+        self._lock = threading.RLock()
+        # One compile at a time, apart from `_lock`: stats stay readable while one runs.
+        self._compile_lock = threading.Lock()
+        # Evicted chunks' token ids (cheap) so a request naming one can recompile it.
+        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...]]] = OrderedDict()
+        self.num_compiled = 0
+
+    def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
+        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
+        return self.format.key_for(token_ids)
+
+    def _check_ids(self, token_ids: tuple[int, ...]) -> None:
+        if not token_ids:
+            raise ValueError("cannot compile an empty chunk")
+        if len(token_ids) > self.max_chunk_tokens:
+            raise ValueError(f"chunk has {len(token_ids)} tokens, over the limit of "
+                             f"{self.max_chunk_tokens}")
+        num_bytes = len(token_ids) * self.format.bytes_per_token
+        if num_bytes > self.budget_bytes:
+            raise ValueError(f"chunk needs {num_bytes} bytes of KV, over the store budget of "
+                             f"{self.budget_bytes} bytes")
+        vocab = self.format.vocab_size
+        if vocab and not all(0 <= i < vocab for i in token_ids):
+            raise ValueError(f"token ids outside the vocabulary [0, {vocab})")
+
+    def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
+                       compile_fn: CompileFn) -> str:
+        """The key of these token ids, compiling them with `compile_fn` -> (k, v) only when
+        they are neither stored here nor in the shared tier: the same text sent twice, even at
+        once, even to two replicas, is computed once."""
+        token_ids = tuple(token_ids)
+        self._check_ids(token_ids)
+        key, title = self.key_for(token_ids), clean_title(title)
+        with self._compile_lock:
+            with self._lock:
+                if key in self._chunks:
+                    self._chunks.move_to_end(key)
+                    return key
+            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn)
+            with self._lock:
+                self._insert(chunk)
+        return key
+
+    def _shared_or_compiled(self, key: str, token_ids: tuple[int, ...], title: str,
+                            compile_fn: CompileFn) -> ChunkKV:
+        """The chunk from the shared tier, else compiled here (once across replicas)."""
+        def compiled() -> ChunkKV:
+            k, v = compile_fn(token_ids)
+            with self._lock:
+                self.num_compiled += 1
+            return ChunkKV(key, title, token_ids, k, v)
+
+        if self.shared is None:
+            return compiled()
+        self.shared.write_unshared(self._local)
+        chunk = self.shared.read_or_compile(key, compiled)
+        chunk.title = title or chunk.title  # the name this replica's user gave it
+        return chunk
+
+    def prefetch(self, key: str) -> bool:
+        """Read `key` from the shared tier into memory if it is not here and fits the free
+        budget (a prefetch never evicts) -> whether it was brought in."""
+        if self.shared is None or not _KEY.fullmatch(key):
+            return False
+        # Under the compile lock: a key this replica is compiling (and just announced) is
+        # in memory by the time the lock is free, and is not read back.
+        with self._compile_lock:
+            with self._lock:
+                if key in self._chunks or self._num_bytes >= self.budget_bytes:
+                    return False
+            chunk = self.shared.read(key)
+            with self._lock:
+                if (not isinstance(chunk, ChunkKV) or key in self._chunks
+                        or self._num_bytes + chunk.num_bytes > self.budget_bytes):
+                    return False
+                self._insert(chunk)
+                return True
+
+    def _local(self, key: str) -> ChunkKV | None:
+        with self._lock:
+            return self._chunks.get(key)
+
+    def fetch(self, key: str, compile_fn: CompileFn | None = None) -> ChunkKV:
+        """The chunk of `key` for a request: from memory, else recompiled from the token ids
+        it had when evicted (with `compile_fn`), else from the shared tier; KeyError with a
+        message when none has it. A chunk brought back counts as used, not as a hit."""
+        return self.fetch_many([key], compile_fn)[0]
+
+    def fetch_many(self, keys: Iterable[str], compile_fn: CompileFn | None = None,
+                   ) -> list[ChunkKV]:
+        """`fetch` for each key, in order; those only the shared tier has are read from it in
+        parallel."""
+        keys, why = list(keys), {}
+        if self.shared is not None:
+            with self._lock:  # evicted ones with a compile_fn: get_or_compile asks the tier
+                wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k) and k not in
+                          self._chunks and (compile_fn is None or k not in self._evicted)]
+            if wanted:
+                with self._compile_lock:
+                    self.shared.write_unshared(self._local)
+                    for key, got in zip(wanted, self.shared.read_many(wanted), strict=True):
+                        with self._lock:
+                            if isinstance(got, str):
+                                why[key] = got
+                            elif key not in self._chunks:
+                                self._insert(got)
+        return [self._fetch_one(key, compile_fn, why.get(key, "")) for key in keys]
+
+    def _fetch_one(self, key: str, compile_fn: CompileFn | None, why: str) -> ChunkKV:
+        with self._lock:
+            if key in self._chunks:
+                return self._chunks[key]
+            evicted = self._evicted.get(key)
+        if evicted is not None and compile_fn is not None:
+            self.get_or_compile(evicted[1], evicted[0], compile_fn)
+        with self._lock:
+            if key in self._chunks:
+                return self._chunks[key]
+            raise self._missing(key, why)
+
+    def _insert(self, chunk: ChunkKV) -> None:
+        old = self._chunks.pop(chunk.key, None)
+        self._num_bytes += chunk.num_bytes - (old.num_bytes if old is not None else 0)
+        self._chunks[chunk.key] = chunk
+        self._evicted.pop(chunk.key, None)
+        while self._num_bytes > self.budget_bytes:
+            oldest = next(iter(self._chunks.values()))
+            if oldest.key == chunk.key:
+                break
+            self._drop(oldest.key)
+
+    def _drop(self, key: str) -> None:
+        chunk = self._chunks.pop(key)
+        self._num_bytes -= chunk.num_bytes
+        self._evicted[key] = (chunk.title, chunk.token_ids)
+        self._evicted.move_to_end(key)
+        while len(self._evicted) > MAX_EVICTED_REMEMBERED:
+            self._evicted.popitem(last=False)
+
+    def evicted_token_ids(self, key: str) -> tuple[str, tuple[int, ...]] | None:
+        """(title, token ids) of a chunk evicted earlier, to recompile it; None if unknown."""
+        with self._lock:
+            return self._evicted.get(key)
+
+    def peek(self, key: str) -> ChunkKV:
+        """The chunk for a key in this replica's memory, with no side effect (no hit, no LRU
+        move)."""
+        with self._lock:
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                raise self._missing(key)
+            return chunk
+
+    def _missing(self, key: str, why: str = "") -> KeyError:
+        where = "was evicted from the store" if key in self._evicted else "is not in the store"
+        return KeyError(f"chunk {key!r} {where}{' ' + why if why else ''}: compile it again")
+
+    def get(self, key: str, hit: bool = True) -> ChunkKV:
+        """The chunk for a key, marked most recently used and (if `hit`) counted as a hit."""
+        with self._lock:
+            chunk = self.peek(key)
+            chunk.hits += int(hit)
+            chunk.last_used = time.time()
+            self._chunks.move_to_end(key)
+            return chunk
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._chunks
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def evict(self, key: str) -> None:
+        """Drop a chunk from this replica's memory (the shared tier keeps its copy)."""
+        with self._lock:
+            if key not in self._chunks:
+                raise KeyError(f"chunk {key!r} is not in the store")
+            self._drop(key)
+
+    def clear(self) -> None:
+        """Drop every chunk from this replica's memory (the shared tier keeps its copies)."""
+        with self._lock:
+            for key in list(self._chunks):
+                self._drop(key)
+
+    @property
+    def warning(self) -> str:
+        """What is wrong with the shared tier ("" when all is well, or with no shared tier):
+        cheap enough to poll for the app's header."""
+        return self.shared.tier.status().warning if self.shared is not None else ""
+
+    def stats(self) -> StoreStats:
+        shared = self.shared.tier.status() if self.shared is not None else None  # not under _lock
+        with self._lock:
+            infos = tuple(ChunkInfo(c.key, c.title, c.num_tokens, c.num_bytes, str(c.k.device),
+                                    c.hits, c.last_used) for c in self._chunks.values())
+            evicted = tuple((k, t) for k, (t, _) in list(self._evicted.items())[-64:])
+            local = (len(infos), self._num_bytes, self.budget_bytes, self.format.bytes_per_token,
+                     self.num_compiled, infos, evicted)
+        if shared is None:
+            return StoreStats(*local)
+        counts = {"num_fetched": self.shared.num_fetched, "num_refused": self.shared.num_refused}
+        return StoreStats(*local, shared_status=f"shared through {shared.url}",
+                          shared_bytes=shared.used_bytes, shared_budget_bytes=shared.max_bytes,
+                          warning=shared.warning, **counts)
+
+    # Persistence: one file per chunk in the format of codec.py (safetensors).
+
+    def save(self, path: str | Path, keys: Iterable[str] | None = None) -> int:
+        """Write every chunk (or those of `keys` still stored) under `path`, a directory that
+        then holds exactly those chunks; -> number of chunks written."""
+        wanted = None if keys is None else set(keys)
+        with self._lock:
+            chunks = [c for c in self._chunks.values() if wanted is None or c.key in wanted]
+        write_chunks(Path(path), chunks, self.format)
+        return len(chunks)
+
+    def load(self, path: str | Path) -> tuple[int, list[str]]:
+        """Load every valid chunk file under `path` -> (number loaded, warnings naming each
+        file refused). Files are checked like fresh compiles; loading evicts nothing and stops,
+        with a warning, at the first chunk that does not fit the store's free budget."""
+        loaded, warnings = 0, []
+        for name, chunk in read_chunks(Path(path), self.format, self.max_chunk_tokens):
+            if isinstance(chunk, Exception):  # a bad file never stops the others from loading
+                warnings.append(f"skipped {name}: {chunk}")
+                continue
+            with self._lock:
+                if chunk.key in self._chunks:
+                    continue
+                if self._num_bytes + chunk.num_bytes > self.budget_bytes:
+                    warnings.append(f"stopped at {name}: it needs {chunk.num_bytes} bytes and the "
+                                    f"store budget of {self.budget_bytes} bytes is full; the "
+                                    "files after it were not loaded")
+                    break
+                self._insert(chunk)
+                loaded += 1
+        for w in warnings:
+            log.warning(w)
+        return loaded, warnings

@@ -1,0 +1,57 @@
+"""The prefix cache's entries: copies under a count and a byte budget, the memory of a leaving
+entry reused for the next one (engine/prefix_cache.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.link.prefix_cache import PrefixCache
+from engine.runtime.kv import KVBuffer
+
+
+def prompt_kv(seed: int, n: int) -> KVBuffer:
+    g = torch.Generator().manual_seed(seed)
+    return KVBuffer(torch.randn(2, 1, n + 3, 4, generator=g),
+                    torch.randn(2, 1, n + 3, 4, generator=g), n)
+
+
+def ids(start: int, n: int) -> tuple[int, ...]:
+    return tuple(range(start, start + n))
+
+
+def test_a_leaving_entry_s_memory_takes_the_next_copy():
+    cache = PrefixCache(max_entries=2, budget_bytes=1 << 20)
+    for seed in range(2):
+        cache.put(ids(100 * seed, 6), prompt_kv(seed, 6))
+    oldest = cache.longest(ids(0, 6))[1]
+    source = prompt_kv(7, 5)
+    cache.put(ids(700, 5), source)
+    assert cache.longest(ids(0, 6))[0] == 0, "the oldest entry left"
+    reused, entry = cache.longest(ids(700, 5))
+    assert reused == 5 and entry.num_keys == 5
+    assert entry.k.data_ptr() == oldest.k.data_ptr(), "the leaving entry's memory was not reused"
+    assert torch.equal(entry.k[:, :, :5], source.k[:, :, :5])
+    assert torch.equal(entry.v[:, :, :5], source.v[:, :, :5])
+    one = 2 * 2 * 6 * 4 * 4  # K and V of a 6-position entry: 2 layers, 1 head, head_dim 4
+    assert cache.stats().num_bytes == 2 * one, "bytes held: both entries' capacity"
+
+
+def test_a_longer_prompt_gets_fresh_memory_and_the_budget_holds():
+    one = 2 * 2 * 6 * 4 * 4  # K and V of a 6-position entry
+    cache = PrefixCache(max_entries=8, budget_bytes=one + 1)
+    cache.put(ids(0, 6), prompt_kv(0, 6))
+    first = cache.longest(ids(0, 6))[1]
+    cache.put(ids(50, 6), prompt_kv(1, 6))  # over the budget: the first leaves, its memory reused
+    assert cache.longest(ids(50, 6))[1].k.data_ptr() == first.k.data_ptr()
+    cache.put(ids(90, 7), prompt_kv(2, 7))  # alone over the budget: not kept, nothing leaves
+    assert cache.longest(ids(90, 7))[0] == 0 and cache.longest(ids(50, 6))[0] == 6
+    assert cache.stats().num_bytes <= cache.budget_bytes
+
+    cache = PrefixCache(max_entries=1, budget_bytes=1 << 20)
+    cache.put(ids(0, 6), prompt_kv(0, 6))
+    first = cache.longest(ids(0, 6))[1]
+    source = prompt_kv(3, 7)
+    cache.put(ids(90, 7), source)  # the leaving entry holds 6 positions: fresh memory
+    entry = cache.longest(ids(90, 7))[1]
+    assert entry.k.data_ptr() != first.k.data_ptr() and entry.capacity == 7
+    assert torch.equal(entry.k, source.k[:, :, :7]) and torch.equal(entry.v, source.v[:, :, :7])
