@@ -14,7 +14,7 @@ import logging
 from app.examples import save_story
 from app.lab import Lab
 from app.memory import return_freed_memory
-from app.story import first_story
+from app.start import first_story
 from app.ui import build_ui, launch
 from engine import Engine, EngineConfig
 

@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.compose import check_parameters, choose_algorithms
+from app.compose import choose_algorithms, settings
 from app.errors import user_errors
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
@@ -24,8 +24,7 @@ from bench.data import examples_from_jsonl
 from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
 from bench.report import write_json
 from bench.speed import run_speed
-from engine import AlgorithmSpec, Engine
-from engine.request import whole_number
+from engine import AlgorithmSpec, whole_number
 from visualize.bench import score_vs_ttft, ttft_vs_length
 from visualize.frontier import frontier_figure
 
@@ -40,12 +39,12 @@ SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full
                  "ratio to naive"]
 
 
-def algorithm_specs(engine: Engine, algorithms: Sequence[str] | None, k: Any,
-                    ratio: Any) -> list[AlgorithmSpec]:
-    """Checkbox names with the UI's parameters -> the engine's algorithm specs."""
-    check_parameters(engine.config, k, ratio)
-    return [AlgorithmSpec.with_params(name, engine.config, k, ratio)
-            for name in choose_algorithms(algorithms)]
+def algorithm_specs(algorithms: Sequence[str] | None, knobs: dict[str, Any],
+                    ) -> list[AlgorithmSpec]:
+    """Checkbox names with the UI's knobs (by parameter name) -> the engine's specs."""
+    chosen = choose_algorithms(algorithms)
+    values = settings(**knobs)
+    return [AlgorithmSpec.of(name, **values) for name in chosen]
 
 
 def _reporter(progress: gr.Progress):
@@ -73,14 +72,14 @@ def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
 @user_errors
 def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithms: list[str],
                    k: float, ratio: float, max_chunks: float, progress: gr.Progress = PROGRESS,
-                   ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+                   **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Score and fidelity per algorithm on the first `limit` examples of a bundled dataset
     -> (score-vs-TTFT figure, table, summary, [JSON file, HTML figure])."""
     if dataset not in BENCH_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
     limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
     max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
-    specs = algorithm_specs(lab.engine, algorithms, k, ratio)
+    specs = algorithm_specs(algorithms, {"k": k, "ratio": ratio, **knobs})
     examples = examples_from_jsonl(BENCH_DATASETS[dataset])[:limit]
     work = limit * len(specs) * max_chunks * PASSAGE_TOKENS
     with lab.estimator.timed("bench", work, f"{limit} example(s) x {len(specs)} algorithms"):
@@ -103,7 +102,7 @@ def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithm
 @user_errors
 def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
                 algorithms: list[str], k: float, ratio: float, progress: gr.Progress = PROGRESS,
-                ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+                **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Median TTFT per algorithm at each context length (plus a short request-stream
     throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
     offered = speed_lengths(lab)
@@ -114,7 +113,7 @@ def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
     if unknown:
         raise ValueError(f"length {unknown[0]} is not offered: choose from {tuple(offered)}")
     repeats = whole_number(repeats, "repeats", 1, lab.limits.bench_repeats)
-    specs = algorithm_specs(lab.engine, algorithms, k, ratio)
+    specs = algorithm_specs(algorithms, {"k": k, "ratio": ratio, **knobs})
     work = sum(chosen) * (repeats + 1) * (len(specs) + 2)
     with lab.estimator.timed("bench", work, f"{len(chosen)} length(s) x {len(specs)} "
                              "algorithms"):

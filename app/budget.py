@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import gradio as gr
 
-from engine import Engine
-from engine.prompt import build_layout
+from engine import Engine, Request
 
 # One decoded token costs about as much as this many prompt positions of a prefill (on the
 # CPU a decode step is dominated by per-step overhead); only the ratio between calls matters.
@@ -25,19 +24,9 @@ FIRST_GUESS_S = 1e-3  # seconds per position before a call of a kind has been ti
 SMOOTHING = 0.3
 
 
-def prompt_tokens(engine: Engine, prefix: str, chunks: Sequence[str], question: str) -> int:
+def prompt_tokens(engine: Engine, request: Request) -> int:
     """Tokens of the linked prompt (template, prefix, chunks, question) without running it."""
-    parts = []
-    for key in chunks:
-        if key in engine.store:
-            chunk = engine.store.peek(key)
-            parts.append((key, chunk.title, list(chunk.token_ids)))
-        else:
-            evicted = engine.store.evicted_token_ids(key)
-            if evicted is None:
-                engine.store.peek(key)  # raises the store's message for an unknown key
-            parts.append((key, evicted[0], list(evicted[1])))
-    return build_layout(engine.tokenizer, prefix or "", parts, question or "").num_tokens
+    return engine.plan(request).num_tokens
 
 
 def check_context(num_prompt_tokens: int, max_new_tokens: int, limit: int) -> None:

@@ -1,8 +1,10 @@
 """Compose tab handlers: link chosen chunks behind a prefix, run the algorithms side by side.
 
 The reference (full_recompute) always runs first: agreement and the first-token KL are
-measured against it by token ids (engine/fidelity.py, as the benchmarks count). When it is not
-among the chosen algorithms it runs anyway but is left out of the results.
+measured against it by token ids (the engine's `measure`, as the benchmarks count). When it is
+not among the chosen algorithms it runs anyway but is left out of the results. The algorithms'
+parameters arrive as `k`, `ratio` (the endpoint's inputs since its first release) and, for
+those declared since, as keywords after the other inputs (app/controls.py `with_knobs`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from app.budget import answer_work, check_context, prompt_tokens
 from app.errors import user_errors
 from app.lab import Lab
 from app.render import answer_diff_html, md
-from engine import EngineConfig, Request
-from engine.fidelity import Fidelity
-from engine.fidelity import measure as fidelity
-from engine.generate import RunResult
-from engine.link.registry import ALGORITHMS, REFERENCE
-from engine.request import real_number, whole_number
+from engine import (
+    REFERENCE,
+    Fidelity,
+    Request,
+    RunResult,
+    algorithm,
+    algorithm_names,
+    measure,
+    parameters,
+    whole_number,
+)
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
@@ -33,42 +40,42 @@ TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tok
 
 
 def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
-    """The chosen algorithms in the canonical order; unknown names are refused."""
+    """The chosen algorithms in the registry's order; unknown names are refused."""
     chosen = list(algorithms or [])
-    unknown = [a for a in chosen if a not in ALGORITHMS]
-    if unknown:
-        raise ValueError(f"unknown algorithm {unknown[0]!r}: choose from "
-                         f"{', '.join(ALGORITHMS)}")
+    for name in chosen:
+        algorithm(name)  # refuses an unknown name, naming the choices
     if not chosen:
         raise ValueError("choose at least one algorithm")
-    return [a for a in ALGORITHMS if a in chosen]
+    return [name for name in algorithm_names() if name in chosen]
 
 
-def check_parameters(config: EngineConfig, k: Any, ratio: Any) -> None:
-    """k and ratio must be numbers in range. The engine reads None as "the configured
-    default"; a caller of the app's API that sends None (or text) for one is told so."""
-    whole_number(k, "recompute_k", 0, config.max_recompute_k)
-    real_number(ratio, "recompute_ratio", 0.0, 1.0)
+def settings(**by_name: Any) -> dict[str, Any]:
+    """The knobs' values by parameter name (k=, ratio=, ...) -> by request keyword, every
+    declared parameter checked: the engine reads None as "the default", but a caller of the
+    app's API who sends None (or text) for a knob is told so. An absent knob (a direct call
+    made before it was declared) takes its declared default."""
+    return {p.keyword: p.check(by_name.get(p.name, p.default)) for p in parameters()}
 
 
 def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
-                  algorithms: Sequence[str] | None, k: Any, ratio: Any,
+                  algorithms: Sequence[str] | None, knobs: dict[str, Any],
                   max_new_tokens: Any) -> tuple[list[Request], int]:
-    """The Compose inputs (from the UI or the API) as one checked Request per algorithm, the
-    reference first, within the engine's and this app's limits -> (requests, prompt tokens).
-    Chunks must be in the visitor's library; a ValueError or KeyError names the problem."""
+    """The Compose inputs (from the UI or the API; `knobs` by parameter name) as one checked
+    Request per algorithm, the reference first, within the engine's and this app's limits ->
+    (requests, prompt tokens). Chunks must be in the visitor's library; a ValueError or
+    KeyError names the problem."""
     chosen = choose_algorithms(algorithms)
+    values = settings(**knobs)
     engine = lab.engine
-    check_parameters(engine.config, k, ratio)
     new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
                               lab.limits.new_tokens_limit(engine.config))
     requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
-                               recompute_k=k, recompute_ratio=ratio, max_new_tokens=new_tokens)
+                               max_new_tokens=new_tokens, **values)
                 for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
     first = requests[0]
     lab.libraries.check(session, first.chunks)
     lab.ensure_examples(first.chunks)
-    num_tokens = prompt_tokens(engine, first.prefix, first.chunks, first.question)
+    num_tokens = prompt_tokens(engine, first)
     check_context(num_tokens, new_tokens, min(lab.limits.context_tokens, engine.context_limit))
     return requests, num_tokens
 
@@ -85,10 +92,10 @@ def prompt_tokens_text(lab: Lab, result: RunResult) -> list[str]:
     return [lab.engine.tokenizer.decode([t]) for t in result.layout.token_ids]
 
 
-def measure(result: RunResult, reference: RunResult) -> dict[str, Any]:
+def report_row(result: RunResult, reference: RunResult) -> dict[str, Any]:
     """One run against the reference: answer, agreement by token ids, KL, TTFT, counts and
     mask ("0" new, "1" cached, "2" recomputed per prompt position)."""
-    f = fidelity(result, reference)
+    f = measure(result, reference)
     return {"algorithm": result.algorithm, "text": result.text,
             "first_token_match": f.first_token_match, "answer_match": f.answer_match,
             "same_tokens": _same(f, result), "num_tokens": len(result.token_ids),
@@ -149,8 +156,8 @@ def _reuse(lab: Lab, result: RunResult, hits_before: dict[str, int], compiled_be
 
 @user_errors
 def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question: str,
-                algorithms: list[str], k: float, ratio: float,
-                max_new_tokens: float) -> Iterator[tuple]:
+                algorithms: list[str], k: float, ratio: float, max_new_tokens: float,
+                **knobs: float) -> Iterator[tuple]:
     """Run each chosen algorithm on one prompt, streaming answers into the results table.
 
     Yields (table, answers token by token, TTFT figure, mask figure, reuse summary, report);
@@ -158,8 +165,8 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     has one entry per shown algorithm (text, first-token and whole-answer match by token ids,
     same tokens, KL, TTFT, token counts).
     """
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
-                                         ratio, max_new_tokens)
+    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms,
+                                         {"k": k, "ratio": ratio, **knobs}, max_new_tokens)
     chosen = choose_algorithms(algorithms)
     titles = lab.titles(session)
     before = lab.engine.store.stats()
@@ -184,7 +191,7 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
             tokens = tokens or prompt_tokens_text(lab, result)
             if name in chosen:
                 shown.append(result)
-                measured.append(measure(result, reference))
+                measured.append(report_row(result, reference))
                 yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
                        ttft_bars(shown), recompute_mask_strip(shown, tokens), skip, skip)
     summary, report = _reuse(lab, reference, hits_before, before.num_compiled, shown)

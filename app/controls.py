@@ -1,6 +1,7 @@
-"""Input controls: the algorithm parameters built from the engine's config and the app's limits
-(their ranges are those limits, never numbers of the UI's own), and small Gradio template
-components that make the served API honest.
+"""Input controls: one slider per algorithm parameter, built from its declaration (range,
+default, label, help: never numbers of the UI's own), the endpoints' handlers given an input
+for each knob declared after k and ratio, and small Gradio template components that make the
+served API honest.
 
 A model endpoint has a validator (one queued call per visitor, app/wiring.py), and Gradio runs
 the inputs' preprocessing before it: a refusal there reaches an API client as a bare HTTP 400
@@ -15,11 +16,14 @@ of range, an unknown algorithm or view):
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from app.lab import Lab
+from engine import Parameter, parameters, users
 
 
 class Slider(gr.Slider):
@@ -64,17 +68,58 @@ class FreeDropdown(gr.Dropdown):
         return {"type": "array", "items": text} if self.multiselect else text
 
 
-def recompute_k(lab: Lab, label: str = "LegoLink k") -> Slider:
-    config = lab.engine.config
-    return Slider(0, config.max_recompute_k, value=config.recompute_k, step=1,
-                  label=label, info="tokens recomputed at the start of each chunk that does "
-                  "not open the prompt: they remove its false attention sink")
+# The knobs every endpoint has named right after its algorithms since its first release; those
+# declared since come after the endpoint's other inputs (`with_knobs`).
+NAMED = ("k", "ratio")
 
 
-def recompute_ratio(lab: Lab, label: str = "CacheBlend ratio") -> Slider:
-    return Slider(0, 1, value=lab.engine.config.recompute_ratio, step=0.05,
-                  label=label, info="share of the cached tokens CacheBlend recomputes, chosen "
-                  "by how far their values deviate")
+def knob(parameter: Parameter) -> Slider:
+    """The slider of one parameter, labelled with the algorithms it sets."""
+    return Slider(parameter.low, parameter.high, value=parameter.default, step=parameter.step,
+                  label=f"{parameter.label} ({', '.join(users(parameter))})",
+                  info=parameter.help, elem_id=f"knob-{parameter.name}")
+
+
+def knobs() -> dict[str, Slider]:
+    """One slider per declared parameter, by name (k, ratio, then any declared since)."""
+    return {p.name: knob(p) for p in parameters()}
+
+
+def appended(sliders: dict[str, Slider]) -> list[Slider]:
+    """The sliders of the knobs besides k and ratio: the inputs `with_knobs` adds after an
+    endpoint's others, in the same order."""
+    return [slider for name, slider in sliders.items() if name not in NAMED]
+
+
+def with_knobs(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler `fn(lab, session, ..., k, ratio, ..., [progress,] **knobs)` with one named
+    input per declared parameter its signature does not name, after its other inputs (before
+    `progress`) and with the parameter's default: an endpoint's positions never move, and a
+    caller who does not know a new knob gets its default."""
+    signature = inspect.signature(fn)
+    given = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+    progress = [p for p in given if isinstance(p.default, gr.Progress)]
+    names = {p.name for p in given}
+    extra = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                               default=p.default)
+             for p in parameters() if p.name not in NAMED]
+    clash = [p.name for p in extra if p.name in names]
+    if clash or not set(NAMED) <= names:
+        raise TypeError(f"{fn.__name__}: its inputs must name k and ratio and no other knob "
+                        f"({', '.join(clash)} is one of its inputs)")
+    if extra and len(given) == len(signature.parameters):
+        raise TypeError(f"{fn.__name__} takes no **knobs: it cannot take {extra[0].name}")
+    if inspect.isgeneratorfunction(fn):
+        def handler(*args: Any, **kwargs: Any) -> Any:
+            yield from fn(*args, **kwargs)
+    else:
+        def handler(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+    handler.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*[p for p in given if p not in progress], *extra, *progress])
+    handler.__name__ = handler.__qualname__ = fn.__name__
+    handler.__doc__ = fn.__doc__
+    return handler
 
 
 def max_new_tokens(lab: Lab, value: int = 32) -> Slider:

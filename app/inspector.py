@@ -18,13 +18,12 @@ from app.budget import answer_work
 from app.compose import make_requests, prompt_tokens_text, retitled
 from app.errors import user_errors
 from app.lab import Lab
-from engine.inspection import InspectResult
-from engine.link.registry import REFERENCE
-from engine.request import whole_number
-from visualize.attention import MODES, attention_heatmaps, sink_mass_bars, sink_masses
+from engine import NAIVE, REFERENCE, InspectResult, whole_number
+from visualize.attention import MODES, attention_heatmaps, sink_mass_bars
 
 INSPECT_TOKENS = 8  # query rows: the last prompt token and up to 7 answer tokens
-DEFAULT_ALGORITHMS = ("naive", "legolink")
+# What the tab shows first: the false sinks of linking without correction, and EPIC's fix.
+DEFAULT_ALGORITHMS = (NAIVE, "legolink")
 MODE_CHOICES = [("min-max QKᵀ (as in the paper)", "minmax"), ("softmax (log scale)", "softmax"),
                 ("minus full recompute", "difference")]
 MAX_SINK_TOKENS = 32
@@ -65,7 +64,7 @@ def _false_sink_mass(result: InspectResult, k: int, layer: int | None,
                      head: int | None) -> float | None:
     """Mean mass on the first k tokens of the chunks that do not open the prompt (a chunk at
     position 0 holds the prompt's one true sink); None when there is no such chunk."""
-    masses = [m for m, seg in zip(sink_masses(result, k, layer, head),
+    masses = [m for m, seg in zip(result.sink_mass(k, layer, head),
                                   result.run.layout.chunks, strict=True) if seg.start != 0]
     return sum(masses) / len(masses) if masses else None
 
@@ -84,14 +83,14 @@ def summary(inspection: Inspection, k: int, layer: int | None, head: int | None)
                          if label != REFERENCE)
     text = (f"Mean attention on the first {k} tokens of each chunk not at position 0 ({where}): "
             f"{numbers + ' · ' if numbers else ''}full recompute {ref:.3f}.")
-    naive = masses.get("naive")
+    naive = masses.get(NAIVE)
     if naive is not None:
         excess = naive - ref
         if excess > max(0.01, 0.5 * ref):
             text += (f" Naive linking puts {excess:.3f} more attention there than full "
                      "recompute: the false sinks.")
             for label, m in masses.items():
-                if label not in ("naive", REFERENCE):
+                if label not in (NAIVE, REFERENCE):
                     removed = min(max(1 - (m - ref) / excess, 0.0), 1.0)
                     text += f" {label} removes {removed:.0%} of that excess."
         else:
@@ -105,11 +104,11 @@ def summary(inspection: Inspection, k: int, layer: int | None, head: int | None)
 def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], question: str,
                       algorithms: list[str], k: float, ratio: float, layer: float,
                       all_layers: bool, head: float, all_heads: bool, mode: str,
-                      sink_tokens: float) -> tuple[go.Figure, go.Figure, str]:
+                      sink_tokens: float, **knobs: float) -> tuple[go.Figure, go.Figure, str]:
     """Run the request under each algorithm (and full recompute, the reference) and draw the
     attention of its answer tokens -> (heatmaps, sink-mass bars, summary)."""
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
-                                         ratio, INSPECT_TOKENS)
+    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms,
+                                         {"k": k, "ratio": ratio, **knobs}, INSPECT_TOKENS)
     chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
     reference = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.budget import Estimator
 from app.examples import Presets, compile_examples, load_presets, load_story, open_examples
@@ -29,7 +28,7 @@ class Lab:
     estimator: Estimator
     examples: dict[str, list[str]]  # example document file -> its chunk keys
     example_titles: dict[str, str]  # example chunk key -> title
-    documents: DocumentLimits = field(default_factory=DocumentLimits)
+    upload_limits: DocumentLimits = field(default_factory=DocumentLimits)
     story: dict[str, Any] | None = None  # the guided story's last results (first page)
 
     @classmethod
@@ -44,10 +43,6 @@ class Lab:
         return cls(engine, limits, presets or load_presets(),
                    Libraries(engine.store, limits, titles), Estimator(limits.long_call_s),
                    examples, titles, story=load_story(engine) if persist else None)
-
-    @property
-    def example_keys(self) -> list[str]:
-        return [key for keys in self.examples.values() for key in keys]
 
     def ensure_examples(self, keys: Iterable[str]) -> int:
         """Recompile the example documents behind any of `keys` that the store no longer has
@@ -72,11 +67,9 @@ class Lab:
     def public(self, text: str) -> str:
         """`text` as a visitor may read it: the shared store's address (in its URL, and as the
         client's errors write it, host:port) is the operator's to see; visitors read "Redis"."""
-        shared = self.engine.store.shared
-        if self.limits.operator or shared is None:
+        tier = self.engine.store.tier
+        if self.limits.operator or tier is None:
             return text
-        url = urlsplit(shared.tier.url)
-        for address in (shared.tier.url, f"{url.hostname}:{url.port or 6379}", url.hostname):
-            if address:
-                text = text.replace(address, "Redis")
+        for address in tier.addresses():
+            text = text.replace(address, "Redis")
         return text

@@ -21,8 +21,7 @@ from app.errors import user_errors
 from app.lab import Lab
 from app.render import md, size_text
 from app.uploads import Document, parse_files
-from engine.prompt import encode_user_text
-from engine.store.titles import clean_title, title_of
+from engine import chunk_titles, clean_title, encode_user_text, title_of
 
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Gradio finds a Progress default in a handler's signature and passes a live tracker per event;
@@ -62,10 +61,9 @@ def _compile(lab: Lab, session: str, documents: list[Document],
         for index, doc in enumerate(documents):
             progress((index, len(documents)), desc=f"compiling document {index + 1}")
             keys = engine.compile_document(doc.text, doc.title)
-            for number, key in enumerate(keys, 1):
-                # The visitor's own title (as compile_document names chunks): a chunk another
-                # visitor compiled first keeps that visitor's title in the store.
-                title = doc.title if len(keys) == 1 else f"{doc.title} #{number}"
+            # The visitor's own titles (as compile_document names chunks): a chunk another
+            # visitor compiled first keeps that visitor's title in the store.
+            for key, title in zip(keys, chunk_titles(doc.title, len(keys)), strict=True):
                 compiled.append({"title": title, "key": key, "tokens": _tokens(lab, key)})
     lab.libraries.add(session, [(c["key"], c["title"], c["tokens"]) for c in compiled])
     new = engine.store.stats().num_compiled - before
@@ -84,7 +82,7 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
     one bad file refuses the upload, with a message naming the file, and changes nothing.
     The uploaded files are deleted from Gradio's cache once read.
     """
-    limits = lab.documents
+    limits = lab.upload_limits
     if not files:
         raise ValueError("no files given: choose .txt, .md, .pdf, .json or .jsonl files")
     if len(files) > limits.max_files:
@@ -112,9 +110,9 @@ def compile_text(lab: Lab, session: str, text: str, title: str = "",
     [{title, key, tokens}])."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the text is empty: paste a document first")
-    if len(text) > lab.documents.max_chars:
+    if len(text) > lab.upload_limits.max_chars:
         raise ValueError(f"{len(text):,} characters is over the limit of "
-                         f"{lab.documents.max_chars:,}")
+                         f"{lab.upload_limits.max_chars:,}")
     name = clean_title(title if isinstance(title, str) else "") or title_of(text, 6)
     return _compile(lab, session, [Document(name, text)], progress)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from app.render import size_text
-from engine import EngineConfig
+from engine import EngineConfig, parameters, users
 
 MIB = 1024 * 1024
 
@@ -98,7 +98,8 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "EngineConfig.max_chunks_per_request"),
         ("new tokens per answer", str(limits.new_tokens_limit(config)),
          "EPIC_NEW_TOKENS, EngineConfig"),
-        ("LegoLink k / CacheBlend ratio", f"0..{config.max_recompute_k} / 0..1", "EngineConfig"),
+        *((f"{p.label} ({', '.join(users(p))})", p.describe(), "the algorithm's class")
+          for p in parameters()),
         ("chunk KV kept in memory (all visitors, LRU)", size_text(config.store_budget_bytes),
          "EngineConfig.store_budget_bytes"),
         ("one visitor's own chunks", f"{size_text(share)} (≈ {share // bytes_per_token:,} "

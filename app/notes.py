@@ -1,13 +1,12 @@
-"""The app's explanations, written once: the start-here text and diagram, the glossary, and
-the caveats shown beside results where they apply."""
+"""The app's explanations, written once: the start-here text and diagram, the glossary, the
+algorithms' table (from their classes; the README holds the same), and the caveats shown beside
+results where they apply."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine import Engine
-from engine.generate import RunResult
-from engine.link.base import Kind
+from engine import Engine, RunResult, algorithm, algorithm_names, parameters, split_label, users
 
 PAPER = "https://arxiv.org/abs/2410.15332"
 SMALL_MODEL_PARAMETERS = 1_000_000_000
@@ -51,7 +50,7 @@ store (LegoLink recomputes its first k tokens)</span></div>
 </div>
 """
 
-GLOSSARY = """
+_GLOSSARY = """
 - **chunk**: one document (or a piece of a long one), compiled into KV once.
 - **compile / compile pass**: running a chunk through the model alone to store its KV; a
   chunk already stored is found by its content and not compiled again.
@@ -64,10 +63,6 @@ GLOSSARY = """
   difference.
 - **first-token KL**: KL(full recompute ‖ algorithm) of the first answer token's probability
   distribution, in nats; 0 means identical, larger means further off.
-- **k** (LegoLink): tokens recomputed at the start of each chunk that does not open the
-  prompt; they remove the chunk's false attention sink.
-- **ratio** (CacheBlend): the share of cached tokens recomputed, chosen per request by how
-  much their values deviate.
 - **attention sink**: the first tokens of a sequence draw much of the attention; a chunk
   compiled alone has its own, which is false once it sits in the middle of a prompt.
 """
@@ -75,11 +70,28 @@ GLOSSARY = """
 SMALL_MODEL = ("A model this small answers many questions wrongly with every algorithm: "
                "compare the algorithms with full recompute (the same answer, a small KL), "
                "not with the truth.")
-PREFIX_CACHE = ("prefix_cache reused **{reused}** of {total} prompt tokens: it reuses only an "
+PREFIX_CACHE = ("{label} reused **{reused}** of {total} prompt tokens: it reuses only an "
                 "identical token prefix of an earlier request, so a new system prompt or "
                 "document order leaves it almost nothing; the rest is a full prefill, on this "
                 "CPU through the masked attention path, which is why it can be slower than "
                 "full recompute here.")
+
+
+def glossary() -> str:
+    """The glossary, with a line for every declared algorithm parameter."""
+    knobs = "".join(f"- **{p.name}** ({', '.join(users(p))}): {p.help}.\n" for p in parameters())
+    return _GLOSSARY + knobs
+
+
+def algorithms_markdown() -> str:
+    """Every registered algorithm as its class declares it, as a Markdown table."""
+    lines = ["| algorithm | parameters | what it recomputes among cached chunk tokens | from |",
+             "|---|---|---|---|"]
+    for name in algorithm_names():
+        cls = algorithm(name)
+        knobs = ", ".join(f"{p.name} ({p.describe()})" for p in cls.parameters) or "–"
+        lines.append(f"| `{name}` | {knobs} | {cls.summary} | {cls.paper} |")
+    return "\n".join(lines)
 
 
 def num_parameters(engine: Engine) -> int:
@@ -87,12 +99,13 @@ def num_parameters(engine: Engine) -> int:
 
 
 def for_results(engine: Engine, shown: Sequence[RunResult]) -> list[str]:
-    """The caveats that apply to these results: the small-model one, prefix_cache's."""
+    """The caveats that apply to these results: the small-model one, and that of an algorithm
+    that reuses earlier requests' prefixes (prefix_cache)."""
     lines = []
     for r in shown:
-        if r.algorithm == "prefix_cache":
-            reused = sum(1 for m in r.mask if m == Kind.CACHED)
-            lines.append(PREFIX_CACHE.format(reused=reused, total=r.num_prompt_tokens))
+        if algorithm(split_label(r.algorithm)[0]).reuses_prefixes:
+            lines.append(PREFIX_CACHE.format(label=r.algorithm, reused=r.counts.num_cached,
+                                             total=r.num_prompt_tokens))
     if num_parameters(engine) < SMALL_MODEL_PARAMETERS:
         lines.append(f"*{SMALL_MODEL}*")
     return lines

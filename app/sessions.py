@@ -23,7 +23,7 @@ from typing import Any
 
 from app.limits import AppLimits
 from app.render import size_text
-from engine.store import ChunkStore
+from engine import ChunkStore
 
 
 @dataclass

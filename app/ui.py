@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import library, story, ui_bench, ui_compose, ui_inspect, ui_library, ui_start
+from app import library, start, ui_benchmark, ui_compose, ui_inspector, ui_library, ui_start
 from app.examples import ASSETS
 from app.lab import Lab
 from app.wiring import Guard, bind, step
@@ -54,32 +54,33 @@ def build_ui(lab: Lab) -> gr.Blocks:
                   api_visibility="private")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Start", id="start"):
-                start = ui_start.build(lab)
+                start_tab = ui_start.build(lab)
             with gr.Tab("Library", id="library"):
                 lib = ui_library.build(lab)
             with gr.Tab("Compose", id="compose"):
                 compose = ui_compose.build(lab)
             with gr.Tab("Inspect", id="inspect"):
-                inspect = ui_inspect.build(lab, compose)
+                inspect = ui_inspector.build(lab, compose)
             with gr.Tab("Benchmark", id="benchmark"):
-                bench = ui_bench.build(lab)
+                bench = ui_benchmark.build(lab)
         guard = Guard([*lib.model_buttons, *compose.model_buttons, inspect.run,
-                       *bench.model_buttons, *start.model_buttons])
+                       *bench.model_buttons, *start_tab.model_buttons])
         view = ui_library.wire(lab, lib, guard, compose.chunks)
         refreshed = step(lab, library.refresh_view, [], view)
         ui_compose.wire(lab, compose, guard, view, inspect.request,
-                        [ui_inspect.inspect_step(lab, compose, inspect, None)], tabs)
-        ui_inspect.wire(lab, compose, inspect, guard, refreshed)
-        ui_bench.wire(lab, bench, guard, refreshed)
-        guard.chain(start.run.click,
-                    [step(lab, story.run_story, [start.question],
-                          [start.figure, start.table, start.summary], "story", model=True),
+                        [ui_inspector.inspect_step(lab, compose, inspect, None)], tabs)
+        ui_inspector.wire(lab, compose, inspect, guard, refreshed)
+        ui_benchmark.wire(lab, bench, guard, refreshed)
+        guard.chain(start_tab.run.click,
+                    [step(lab, start.run_story, [start_tab.question],
+                          [start_tab.figure, start_tab.table, start_tab.summary], "story",
+                          model=True),
                      refreshed])
-        guard.chain(start.inspect.click,
-                    [step(lab, story.inspect_last, [start.question],
+        guard.chain(start_tab.inspect.click,
+                    [step(lab, start.inspect_last, [start_tab.question],
                           [compose.prefix, compose.chunks, compose.question, inspect.algorithms,
                            tabs]),
-                     ui_inspect.inspect_step(lab, compose, inspect, None), refreshed])
+                     ui_inspector.inspect_step(lab, compose, inspect, None), refreshed])
         # Fresh views on every page load; the page's end releases the visitor's library.
         refreshed.attach(demo.load)
         demo.unload(bind(lab, lambda lab, session: lab.libraries.release(session)))
@@ -92,7 +93,7 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
     GRADIO_SERVER_PORT, which Gradio reads itself)."""
     demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size)
     options: dict[str, Any] = {
-        "max_file_size": lab.documents.max_file_bytes,
+        "max_file_size": lab.upload_limits.max_file_bytes,
         # Gradio keeps, per session, a copy of every output's last value (an inspection's
         # figures are ~1.6 MB of JSON) and of every updated component, for this many sessions
         # (the least recently seen go first; its default is 10,000). Nothing here reads them

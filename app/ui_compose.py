@@ -1,7 +1,7 @@
 """Compose tab: layout and wiring. Handlers: app/compose.py.
 
-The Inspect tab (app/ui_inspect.py) reuses this tab's request (prefix, chunks, question, k,
-ratio), so one prompt is composed once and looked at both ways.
+The Inspect tab (app/ui_inspector.py) reuses this tab's request (prefix, chunks, question, the
+algorithms' knobs), so one prompt is composed once and looked at both ways.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from app.controls import FreeDropdown
 from app.lab import Lab
 from app.render import column_widths
 from app.wiring import Guard, bind, private, step
-from engine.link.registry import ALGORITHMS
+from engine import DEFAULT_ALGORITHMS, algorithm_names, split_label
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
@@ -33,8 +33,7 @@ class ComposeTab:
     order: gr.Markdown
     question: gr.Dropdown
     algorithms: gr.CheckboxGroup
-    k: gr.Slider
-    ratio: gr.Slider
+    knobs: dict[str, gr.Slider]  # one per declared parameter, by name (controls.knobs)
     max_new_tokens: gr.Slider
     run: gr.Button
     reuse: gr.Markdown
@@ -79,12 +78,11 @@ def build(lab: Lab) -> ComposeTab:
                                     allow_custom_value=True, label="Question",
                                     info="pick one or type your own", elem_id="question")
         with gr.Column(scale=2, min_width=300):
-            algorithms = controls.Choices(list(ALGORITHMS), value=["full_recompute", "naive",
-                                          "legolink"], label="Algorithms",
+            algorithms = controls.Choices(list(algorithm_names()), value=default_names(),
+                                          label="Algorithms",
                                           info="full_recompute always runs first as the "
                                                "reference; unchecked, its row is hidden")
-            k = controls.recompute_k(lab)
-            ratio = controls.recompute_ratio(lab)
+            knobs = controls.knobs()
             max_new_tokens = controls.max_new_tokens(lab)
             run = gr.Button("Run comparison", variant="primary", size="lg", elem_id="run-compare")
     reuse = gr.Markdown(label="Reuse", elem_classes="status", elem_id="reuse")
@@ -96,7 +94,9 @@ def build(lab: Lab) -> ComposeTab:
                                  "whole answer": 110, "TTFT (ms)": 100, "computed": 96}))
     answers = gr.HTML(label="Answers token by token", elem_id="answers")
     with gr.Accordion("What the columns mean", open=False):
-        gr.Markdown(notes.GLOSSARY)
+        gr.Markdown(notes.glossary())
+    with gr.Accordion("The algorithms", open=False):
+        gr.Markdown(notes.algorithms_markdown(), elem_id="algorithms-table")
     ttft = gr.Plot(ttft_bars([]), label="TTFT", show_label=False, elem_id="ttft-plot")
     mask = gr.Plot(recompute_mask_strip([], []), label="Recompute mask", show_label=False,
                    elem_id="mask-plot")
@@ -105,8 +105,14 @@ def build(lab: Lab) -> ComposeTab:
     with gr.Accordion("Raw results (JSON)", open=False):
         report = gr.JSON(label="Report", show_label=False)
     return ComposeTab(preset, example, prefix, chunks, reverse, rotate, order, question,
-                      algorithms, k, ratio, max_new_tokens, run, reuse, table, answers, ttft,
+                      algorithms, knobs, max_new_tokens, run, reuse, table, answers, ttft,
                       mask, report, to_inspect)
+
+
+def default_names() -> list[str]:
+    """The algorithms checked at first: those of the default labels, in the registry's order."""
+    chosen = {split_label(label)[0] for label in DEFAULT_ALGORITHMS}
+    return [name for name in algorithm_names() if name in chosen]
 
 
 def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Markdown,
@@ -114,15 +120,17 @@ def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Mar
     """Attach the Compose events. `view` (the library's table, summary and pickers) is
     refreshed after every model call; `request_line` is the Inspect tab's copy of the
     request; `inspect_run` the Inspect tab's own chain step (after `to_inspect`)."""
-    compare_in = [*c.request, c.algorithms, c.k, c.ratio, c.max_new_tokens]
+    run_compare = controls.with_knobs(compose.run_compare)
+    compare_in = [*c.request, c.algorithms, c.knobs["k"], c.knobs["ratio"], c.max_new_tokens,
+                  *controls.appended(c.knobs)]
     compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.report]
-    compare = step(lab, compose.run_compare, compare_in, compare_out, "run_compare", model=True)
+    compare = step(lab, run_compare, compare_in, compare_out, "run_compare", model=True)
     refreshed = step(lab, library.refresh_view, [], view)
     guard.chain(c.run.click, [compare, refreshed])
     filled = step(lab, compose.example_request, [],
                   [c.preset, c.prefix, c.chunks, c.question, c.algorithms], "example_request")
     guard.chain(c.example.click,
-                [filled, step(lab, compose.run_compare, compare_in, compare_out, model=True),
+                [filled, step(lab, run_compare, compare_in, compare_out, model=True),
                  refreshed])
     guard.chain(c.to_inspect.click,
                 [step(lab, lambda lab, session: gr.Tabs(selected="inspect"), [], [tabs]),

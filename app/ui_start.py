@@ -1,5 +1,5 @@
 """Start tab: what compile and link are, the guided story (its last results already shown),
-the glossary and the limits as served. Handlers: app/story.py."""
+the glossary and the limits as served. Handlers: app/start.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app import notes, story
+from app import notes, start
 from app.controls import FreeDropdown
 from app.lab import Lab
 from app.limits import limits_markdown, limits_rows
@@ -33,10 +33,10 @@ class StartTab:
 
 def limits_table(lab: Lab) -> str:
     """The limits this app enforces, engine and app together, as a Markdown table."""
-    engine, documents = lab.engine, lab.documents
+    engine, uploads = lab.engine, lab.upload_limits
     return limits_markdown(limits_rows(lab.limits, engine.config, engine.context_limit,
-                                       documents.max_file_bytes, documents.max_files,
-                                       documents.max_chars, engine.model.bytes_per_token))
+                                       uploads.max_file_bytes, uploads.max_files,
+                                       uploads.max_chars, engine.model.bytes_per_token))
 
 
 def build(lab: Lab) -> StartTab:
@@ -52,18 +52,18 @@ def build(lab: Lab) -> StartTab:
                                 elem_id="story-question")
         run = gr.Button("▶ Run the story", variant="primary", scale=1, elem_id="run-story")
         inspect = gr.Button("Inspect the last request →", scale=1, elem_id="inspect-story")
-    summary = gr.Markdown(story.story_summary(lab.story), label="Story summary",
+    summary = gr.Markdown(start.story_summary(lab.story), label="Story summary",
                           elem_classes="status",
                           elem_id="story-summary")
     figure = gr.Plot(story_figure(lab.story), label="The story", show_label=False,
                      elem_id="story-plot")
-    table = gr.Dataframe(story.story_table(lab.story), headers=story.TABLE_HEADERS,
+    table = gr.Dataframe(start.story_table(lab.story), headers=start.TABLE_HEADERS,
                          label="The story, request by request", interactive=False,
                          wrap=True, elem_id="story-table", elem_classes="scroll-table",
-                         column_widths=column_widths(story.TABLE_HEADERS, wide={
+                         column_widths=column_widths(start.TABLE_HEADERS, wide={
                              "prefix": 160, "order": 90, "legolink = exact": 150}))
     with gr.Accordion("Glossary", open=False):
-        gr.Markdown(notes.GLOSSARY)
+        gr.Markdown(notes.glossary())
     with gr.Accordion("Limits of this app", open=False):
         gr.Markdown(limits_table(lab), elem_id="limits")
     return StartTab(question, run, inspect, summary, figure, table)

@@ -21,7 +21,7 @@ from typing import Any
 from pypdf import PdfReader
 
 from bench.data import DataError, json_type, load_json, string_list
-from engine.store.titles import clean_title
+from engine import clean_title
 
 MIB = 1024 * 1024
 ACCEPTED_EXTENSIONS = (".txt", ".md", ".pdf", ".json", ".jsonl")

@@ -14,14 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict
+from bench.common import Progress, compile_chunks, engine_info, evict
 from bench.metrics import score
-from engine import Engine
-from engine.fidelity import measure
-from engine.generate import RunResult
-from engine.link.registry import REFERENCE
-from engine.prompt import build_layout, chunk_token_ids
-from engine.request import AlgorithmSpec, parse_algorithms
+from engine import (
+    DEFAULT_ALGORITHMS,
+    REFERENCE,
+    AlgorithmSpec,
+    ContextLimitError,
+    Engine,
+    RunResult,
+    measure,
+    parse_algorithms,
+)
 
 Scorer = Callable[[dict[str, Any], str], float]  # (example, answer) -> score in [0, 1]
 
@@ -106,15 +110,6 @@ def answer_tokens(task: str, max_new_tokens: int | None) -> int:
     return max_new_tokens or PROMPTS[task].max_new_tokens
 
 
-def prompt_tokens(engine: Engine, example: dict[str, Any], max_chunks: int | None) -> int:
-    """Tokens of an example's linked prompt, counted without compiling anything."""
-    prompt = PROMPTS[example["task"]]
-    parts = [("", "", chunk_token_ids(engine.tokenizer, text))
-             for text in example["chunks"][:max_chunks]]
-    question = prompt.question.format(question=example["question"])
-    return build_layout(engine.tokenizer, prompt.prefix, parts, question).num_tokens
-
-
 def fitting(engine: Engine, examples: list[dict[str, Any]], max_chunks: int | None,
             max_new_tokens: int | None, limit: int | None = None,
             ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -124,8 +119,11 @@ def fitting(engine: Engine, examples: list[dict[str, Any]], max_chunks: int | No
     for example in examples:
         if limit is not None and len(kept) == limit:
             break
-        new_tokens = answer_tokens(example["task"], max_new_tokens)
-        if prompt_tokens(engine, example, max_chunks) + new_tokens > engine.context_limit:
+        prompt = PROMPTS[example["task"]]
+        plan = engine.plan_texts(prompt.prefix, example["chunks"][:max_chunks],
+                                 prompt.question.format(question=example["question"]),
+                                 answer_tokens(example["task"], max_new_tokens))
+        if not plan.fits:  # counted without compiling anything
             skipped.append(example["id"])
         else:
             kept.append(example)
@@ -141,9 +139,9 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
              ) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
     """Run every spec on every example -> (summary per label, one record per example).
 
-    specs[0] must be full_recompute. Before the first measured request every algorithm but
-    prefix_cache runs once untimed (one token), so TTFT excludes first-call overheads;
-    prefix_cache is left out so that its cache holds only measured requests.
+    specs[0] must be full_recompute. Before the first measured request every algorithm runs
+    once untimed (one token), so TTFT excludes first-call overheads, but those that reuse
+    earlier requests' prefixes (prefix_cache): their cache holds only measured requests.
     """
     if not examples:
         raise ValueError("no examples to evaluate")
@@ -163,12 +161,12 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
                        "question": prompt.question.format(question=example["question"])}
             if i == 0:
                 for spec in specs:
-                    if spec.name != "prefix_cache":
-                        engine.run(**request, **spec.kwargs(), max_new_tokens=1)
-            results = {spec.label: engine.run(**request, **spec.kwargs(),
+                    if not spec.algorithm.reuses_prefixes:
+                        engine.run(**request, algorithm=spec, max_new_tokens=1)
+            results = {spec.label: engine.run(**request, algorithm=spec,
                                               max_new_tokens=new_tokens) for spec in specs}
         except ValueError as e:
-            hint = " (cap chunks with max_chunks)" if "context limit" in str(e) else ""
+            hint = " (cap chunks with max_chunks)" if isinstance(e, ContextLimitError) else ""
             raise ValueError(f"example {example['id']}: {e}{hint}") from e
         finally:
             evict(engine, added)
@@ -197,7 +195,7 @@ def run_accuracy(engine: Engine, examples: list[dict[str, Any]],
     max_new_tokens, context_tokens_mean, prompts, prefix_cache_note, wall_s. The engine's
     prefix cache is cleared first, so prefix_cache sees only this run's earlier requests.
     """
-    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS, engine.config)
+    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS)
     if max_chunks is not None and max_chunks < 1:
         raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
     start = time.perf_counter()

@@ -8,8 +8,9 @@ legolink-16 --limit N --max-chunks C --out DIR     # DIR/accuracy.json, .csv, .h
     python -m bench frontier --data FILE.jsonl --max-chunks 6 --limit N --out DIR
                                                   # frontier.json, .html (--needle: haystacks)
 
-Algorithms carry their parameter in the name ("legolink-16", "cacheblend-15"); full_recompute
-always runs, first, as the reference. The runners live in bench.accuracy, bench.needle,
+Algorithms carry their parameter in the label ("legolink-16", "cacheblend-15"; the registered
+algorithms and what their numbers mean are listed under --algorithms); full_recompute always
+runs, first, as the reference. The runners live in bench.accuracy, bench.needle,
 bench.speed and bench.frontier, importable without this command line.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import run_accuracy
-from bench.common import DEFAULT_ALGORITHMS, tqdm_progress
+from bench.common import tqdm_progress
 from bench.data import examples_from_jsonl, passages_from_examples
 from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
 from bench.needle import run_needle
@@ -35,7 +36,7 @@ from bench.report import (
     write_speed_html,
 )
 from bench.speed import run_speed
-from engine import Engine, EngineConfig
+from engine import DEFAULT_ALGORITHMS, Engine, EngineConfig, label_forms
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -61,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, parents=[base])
     # No default here: parents share their actions, so a subcommand's default would leak
     # into the others; each command takes its own in `parse_args`.
-    common.add_argument("--algorithms", help="comma-separated, e.g. full_recompute,naive,"
-                        f"legolink-16 (default: {','.join(DEFAULT_ALGORITHMS)}; frontier: "
-                        "its settings)")
+    common.add_argument("--algorithms", help="comma-separated labels, name[-variant][-number]: "
+                        f"{'; '.join(label_forms())} (default: {','.join(DEFAULT_ALGORITHMS)}; "
+                        "frontier: its settings)")
     accuracy = commands.add_parser("accuracy", parents=[common],
                                    help="task score and fidelity per algorithm")
     accuracy.add_argument("--data", required=True, type=Path, help="JSONL, shared schema")

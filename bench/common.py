@@ -7,12 +7,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from engine import Engine
-from engine.prompt import chunk_token_ids
+from engine import Engine, chunk_token_ids
 
 Progress = Callable[[float, str], None]  # (fraction done, what is running)
-DEFAULT_ALGORITHMS = ("full_recompute", "naive", "cacheblend-15", "legolink-2", "legolink-16",
-                      "prefix_cache")
 
 
 def compile_chunks(engine: Engine, texts: list[str], added: set[str]) -> list[str]:

@@ -18,9 +18,7 @@ from typing import Any
 from bench.accuracy import Scorer, evaluate, fitting, task_score
 from bench.common import Progress, engine_info
 from bench.needle import make_needle_examples, needle_score
-from engine import Engine
-from engine.link.registry import REFERENCE
-from engine.request import parse_algorithms
+from engine import REFERENCE, Engine, parse_algorithms
 
 FRONTIER_ALGORITHMS = (
     "full_recompute", "naive", "legolink-2", "legolink-8", "legolink-16", "legolink-32",
@@ -80,7 +78,7 @@ def run_frontier(engine: Engine, examples: list[dict[str, Any]],
     skipped, target, examples), algorithms (the labels), dataset, task, model, device, dtype,
     needle, limit, reference, target_rule, wall_s.
     """
-    specs = parse_algorithms(algorithms or FRONTIER_ALGORITHMS, engine.config)
+    specs = parse_algorithms(algorithms or FRONTIER_ALGORITHMS)
     if not examples:
         raise ValueError("no examples to evaluate")
     if not num_chunks or min(num_chunks) < 1:

@@ -1,5 +1,5 @@
-"""Task metrics: SQuAD F1 / exact match, Rouge-L, few-shot label accuracy (fidelity to full
-recompute is engine/fidelity.py).
+"""Task metrics: SQuAD F1, Rouge-L, few-shot label accuracy (fidelity to full
+recompute is the engine's `measure`).
 
 Every score is the best over the gold answers, as in SQuAD and LongBench. `score` picks the
 metric of a task ("qa" -> F1, "summarization" -> Rouge-L, "fewshot" -> label accuracy).
@@ -50,13 +50,6 @@ def f1_score(prediction: str, golds: list[str]) -> float:
     """Token-level F1 of the normalised prediction, the best over `golds` (SQuAD)."""
     _check_golds(golds)
     return max(_token_f1(prediction, gold) for gold in golds)
-
-
-def exact_match(prediction: str, golds: list[str]) -> float:
-    """1.0 if the normalised prediction equals some normalised gold answer, else 0.0."""
-    _check_golds(golds)
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(gold) for gold in golds))
 
 
 @cache

@@ -16,10 +16,8 @@ import time
 from typing import Any
 
 from bench.accuracy import evaluate
-from bench.common import DEFAULT_ALGORITHMS, Progress, engine_info
-from engine import Engine
-from engine.link.registry import REFERENCE
-from engine.request import parse_algorithms
+from bench.common import Progress, engine_info
+from engine import DEFAULT_ALGORITHMS, REFERENCE, Engine, parse_algorithms
 
 NEEDLE = "The secret code is {code}."
 QUESTION = "What is the secret code?"
@@ -77,7 +75,7 @@ def run_needle(engine: Engine, passages: list[str], num_chunks: tuple[int, ...] 
     agreement, first_token_agreement, first_token_kl, TTFT, recompute_share, ...) and
     examples), plus model, device, dtype, seed, limit, chunk_words, needle, question, wall_s.
     """
-    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS, engine.config)
+    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS)
     start = time.perf_counter()
     engine.prefix_cache.clear()
     sizes = {}

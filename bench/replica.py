@@ -31,9 +31,7 @@ from typing import Any
 
 from bench.common import Progress, engine_info
 from bench.text import fresh_prefix, fresh_question, text_of_tokens
-from engine import AlgorithmSpec, Engine, EngineConfig
-from engine.runtime.model import now_ms
-from engine.store.redis_tier import redact
+from engine import AlgorithmSpec, Engine, EngineConfig, now_ms
 
 TARGET_RATIO_TO_LOCAL = 1.3
 
@@ -78,13 +76,13 @@ def run_replica(config: EngineConfig, num_chunks: int = 4, chunk_tokens: int = 5
         raise ValueError("the replica benchmark needs a shared store: set store_url")
     progress = progress or (lambda fraction, text: None)
     first = Engine(config)  # compiles the document and shares it
-    spec = AlgorithmSpec.parse(algorithm, config)
+    spec = AlgorithmSpec.parse(algorithm)
     model, rng = first.model, random.Random(seed)
     texts = [text_of_tokens(first.tokenizer, chunk_tokens, rng) for _ in range(num_chunks)]
     prefix, question = fresh_prefix(rng), fresh_question(rng)
 
     def ask(engine: Engine, keys: list[str]):
-        return engine.run(prefix, keys, question, **spec.kwargs(), max_new_tokens=1)
+        return engine.run(prefix, keys, question, spec, max_new_tokens=1)
 
     alone = Engine(replace(config, store_url=""), model=model)  # a replica with no sharing
     ask(alone, [alone.compile("A warm-up chunk, compiled and linked once.")])
@@ -119,7 +117,7 @@ def run_replica(config: EngineConfig, num_chunks: int = 4, chunk_tokens: int = 5
     local, remote, cold = (statistics.median(x) for x in (local_ms, second_ms, compile_ms))
     ratio = remote / local
     return {
-        **engine_info(first), "store_url": redact(config.store_url), "algorithm": spec.label,
+        **engine_info(first), "store_url": first.store.tier.url, "algorithm": spec.label,
         "num_chunks": num_chunks, "context_tokens": sum(len(first.store.get(k).token_ids)
                                                         for k in keys),
         "repeats": repeats, "kv_bytes": transfer["kv_bytes"],
@@ -148,7 +146,7 @@ def _running_replica(first: Engine, config: EngineConfig, ask, num_chunks: int,
     running replica held every chunk), one per repeat."""
     running = Engine(replace(config, store_prefetch=True), model=first.model)
     deadline = time.monotonic() + 10
-    while first.store.shared.tier.num_listeners() < 1:
+    while first.store.tier.num_listeners() < 1:
         if time.monotonic() > deadline:
             raise RuntimeError("the running replica did not subscribe")
         time.sleep(0.02)
@@ -172,7 +170,7 @@ def _running_replica(first: Engine, config: EngineConfig, ask, num_chunks: int,
 def _transfer(replica: Engine, keys: list[str]) -> dict[str, float]:
     """MB/s of reading the chunk values from Redis: raw GETs one after another, then as a
     request reads them (in parallel, with decoding and checks)."""
-    tier, device = replica.store.shared.tier, replica.model.device
+    tier, device = replica.store.tier, replica.model.device
     start = now_ms(device)
     values = [tier.get(key) for key in keys]
     get_ms = now_ms(device) - start

@@ -12,25 +12,31 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import torch
 
-from bench.common import DEFAULT_ALGORITHMS, Progress, compile_chunks, engine_info, evict, rotated
+from bench.common import Progress, compile_chunks, engine_info, evict, rotated
 from bench.memory import peak_bytes
 from bench.text import chunk_texts, fresh_prefix, fresh_question, sweep_budget, text_of_tokens
-from engine import Engine
-from engine.link.base import LinkInput, Naive, final_pass
-from engine.link.registry import REFERENCE
-from engine.prompt import build_layout, chunk_token_ids, template_parts
-from engine.request import parse_algorithms
-from engine.runtime.model import Model, now_ms
+from engine import (
+    DEFAULT_ALGORITHMS,
+    NAIVE,
+    REFERENCE,
+    Engine,
+    Model,
+    chunk_token_ids,
+    now_ms,
+    parse_algorithms,
+    template_parts,
+)
 
-NAIVE, PREFIX_CACHE = "naive", "prefix_cache"
+PREFIX_CACHE = "prefix_cache"  # the label the targets below name
 FLOOR = "floor"  # the row of the uncached positions alone, over an already linked buffer
-SAME_PREFIX = "prefix_cache (same prefix)"  # the row of prefix caching given its best case
+# The row of an algorithm that reuses earlier requests' prefixes, given its best case: its
+# request again with the same prefix and chunk order and another question.
+SAME_PREFIX = f"{PREFIX_CACHE} (same prefix)"
 EXTRA_ROWS = {"floor": FLOOR, "same_prefix": SAME_PREFIX}  # sweep keys beside "algorithms"
 MEMORY_MEASURE = ("peak memory growth of one cold request: CUDA max_memory_allocated, or on a "
                   "CPU the peak resident set (VmHWM) over the resident set at its start")
@@ -71,7 +77,7 @@ def run_speed(engine: Engine, lengths: tuple[int, ...] = (512, 1024, 2048, 4096)
     (label -> requests_per_s, ratio_to_full_recompute), kv (bytes per token and per chunk),
     compile (tokens/s of ours and of HF prefill), targets, and the run's parameters.
     """
-    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS, engine.config)
+    specs = parse_algorithms(algorithms or DEFAULT_ALGORITHMS)
     if repeats < 1 or requests < 1 or not lengths:
         raise ValueError("repeats and requests must be >= 1 and lengths non-empty")
     if not 1 <= request_chunks <= pool_size:
@@ -118,7 +124,7 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
     budget, num_chunks = sweep_budget(min(length, engine.context_limit), overhead, chunk_tokens)
     texts = chunk_texts(engine.tokenizer, budget, num_chunks, rng, passages)
     rows = [s.label for s in specs]
-    if any(s.name == PREFIX_CACHE for s in specs):
+    if any(s.algorithm.reuses_prefixes for s in specs):
         rows.append(SAME_PREFIX)
     rows.append(FLOOR)
     timings: dict[str, dict[str, list[float]]] = {
@@ -145,12 +151,13 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
             # Each repeat starts at another algorithm: a fixed order put prefix_cache 4-6%
             # behind full_recompute, which runs the same kernels (interleaved: 0.93).
             for spec in rotated(specs, rep):
-                results.append((spec.label, engine.run(prefix, keys, question, **spec.kwargs(),
+                results.append((spec.label, engine.run(prefix, keys, question, spec,
                                                        max_new_tokens=1)))
-                if spec.name == PREFIX_CACHE:  # the same documents in the same order again,
-                    results.append((SAME_PREFIX, engine.run(  # with another question
-                        prefix, keys, fresh_question(rng), **spec.kwargs(), max_new_tokens=1)))
-            floor = floor_pass(engine, prefix, keys, question)
+                if spec.algorithm.reuses_prefixes:  # the same documents in the same order
+                    results.append((SAME_PREFIX, engine.run(  # again, with another question
+                        prefix, keys, fresh_question(rng), spec, max_new_tokens=1)))
+            floor = engine.floor(engine.request(prefix=prefix, chunks=keys, question=question,
+                                                algorithm=NAIVE, max_new_tokens=1))
             if warm_up and rep == 0:
                 continue
             for label, r in results:
@@ -166,12 +173,10 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
             prefix = fresh_prefix(rng)
             for spec in specs:
                 peaks[spec.label] = peak_bytes(engine, partial(
-                    engine.run, prefix, keys, fresh_question(rng), **spec.kwargs(),
-                    max_new_tokens=1))
-                if spec.name == PREFIX_CACHE:
+                    engine.run, prefix, keys, fresh_question(rng), spec, max_new_tokens=1))
+                if spec.algorithm.reuses_prefixes:
                     peaks[SAME_PREFIX] = peak_bytes(engine, partial(
-                        engine.run, prefix, keys, fresh_question(rng), **spec.kwargs(),
-                        max_new_tokens=1))
+                        engine.run, prefix, keys, fresh_question(rng), spec, max_new_tokens=1))
     finally:
         evict(engine, added)
     # Work beside time: positions computed in the final pass and (position, layer) pairs.
@@ -192,28 +197,6 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
             "hf_prefill_ms_median": hf_median,
             "full_recompute_over_hf_prefill": _ratio(full, hf_median), "algorithms": medians,
             **extra}
-
-
-@dataclass(frozen=True)
-class Floor:
-    ms: float
-    num_positions: int
-
-
-@torch.inference_mode()
-def floor_pass(engine: Engine, prefix: str, keys: list[str], question: str) -> Floor:
-    """The floor under any link: the time to compute only the uncached positions (prefix,
-    question) over a buffer already holding the linked chunks: naive's final pass without the
-    request handling and the gather. Layout and gather here are not timed."""
-    model = engine.model
-    stored = [engine.store.peek(key) for key in keys]
-    layout = build_layout(engine.tokenizer, prefix,
-                          [(c.key, c.title, list(c.token_ids)) for c in stored], question)
-    kv, cached = Naive(NAIVE).gather(LinkInput(model, layout, stored, layout.num_tokens + 1))
-    positions = torch.nonzero(~cached).flatten()
-    start = now_ms(model.device)
-    final_pass(model, layout, kv, positions, range(model.spec.num_layers))
-    return Floor(now_ms(model.device) - start, len(positions))
 
 
 def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_chunks: int,
@@ -237,8 +220,7 @@ def _throughput(engine: Engine, specs, requests: int, pool_size: int, request_ch
         for i, (prefix, chosen, question) in enumerate(stream):
             for spec in rotated(specs, i):
                 start = now_ms(engine.model.device)
-                engine.run(prefix, chosen, question, **spec.kwargs(),
-                           max_new_tokens=new_tokens)
+                engine.run(prefix, chosen, question, spec, max_new_tokens=new_tokens)
                 seconds[spec.label] += (now_ms(engine.model.device) - start) / 1e3
         out = {label: {"requests_per_s": requests / s, "seconds": s}
                for label, s in seconds.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 
-from engine.prompt import chunk_token_ids
+from engine import chunk_token_ids
 
 OVERHEAD_MARGIN = 16  # tokens the fresh prefix and question may add over the largest seen
 

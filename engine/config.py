@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from engine.runtime import BUNDLED_MODEL
+from engine.store import check_url
 
 # On a Hugging Face Space the same model comes from the hub (listed in preload_from_hub).
 SPACES_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -29,9 +30,6 @@ def _default_store_url() -> str:
     return os.environ.get("EPIC_STORE_URL", "").strip()
 
 
-STORE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine needs to know, chosen once.
@@ -43,9 +41,6 @@ class EngineConfig:
     model: str = field(default_factory=_default_model)
     device: str = "auto"
     dtype: str = "auto"
-    recompute_k: int = 16  # LegoLink: tokens recomputed at the head of each chunk (default)
-    recompute_ratio: float = 0.15  # CacheBlend: share of cached tokens recomputed (default)
-    max_recompute_k: int = 1024  # a request's k: 2x the chunk budget covers any whole chunk
     chunk_tokens: int = 512  # chunking budget per chunk
     max_context_tokens: int = 8192  # a linked prompt plus generation may not exceed this
     max_new_tokens: int = 256  # upper bound for one request's generation
@@ -78,14 +73,7 @@ class EngineConfig:
         object.__setattr__(self, "dtype", dtype)
         if not self.model:
             raise ValueError("model must name the bundled model, a Hugging Face id or a path")
-        if not 0 <= self.recompute_k <= self.max_recompute_k:
-            raise ValueError(f"recompute_k must be in [0, max_recompute_k="
-                             f"{self.max_recompute_k}], got {self.recompute_k}")
-        if not 0.0 <= self.recompute_ratio <= 1.0:
-            raise ValueError(f"recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
-        if self.store_url and not self.store_url.startswith(STORE_URL_SCHEMES):
-            raise ValueError(f"store_url must start with one of {', '.join(STORE_URL_SCHEMES)} "
-                             f"(or be empty for a local store), got {self.store_url[:80]!r}")
+        check_url(self.store_url)
         for name in ("chunk_tokens", "max_context_tokens", "max_new_tokens",
                      "max_chunks_per_request", "store_budget_bytes", "prefix_cache_entries",
                      "prefix_cache_budget_bytes"):

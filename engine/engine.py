@@ -1,4 +1,4 @@
-"""Engine: the public surface. Compile documents once, link them into any prompt, generate."""
+"""Engine: the one way in. Compile documents once, plan and link them into any prompt, generate."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from engine.config import EngineConfig
 from engine.generate import RunResult, StreamPiece, generate
 from engine.inspection import InspectResult, attention_scores
 from engine.link import (
+    FloorTiming,
     LinkAlgorithm,
+    LinkContext,
     LinkInput,
     LinkResult,
     PrefixCache,
     compile_chunk,
-    make_algorithm,
+    floor_pass,
 )
-from engine.prompt import build_layout, chunk_token_ids
+from engine.prompt import PromptPlan, build_layout, chunk_token_ids
 from engine.request import Request
 from engine.runtime import Model
 from engine.store import (
@@ -31,8 +33,9 @@ from engine.store import (
     ChunkKV,
     ChunkStore,
     Prefetcher,
-    RedisTier,
+    chunk_titles,
     clean_title,
+    open_tier,
     title_of,
 )
 
@@ -42,13 +45,6 @@ def load_model(config: EngineConfig) -> Model:
     one to share it between engines: `Engine(config, model=model)`)."""
     return runtime.load_model(config.model, config.torch_device, config.torch_dtype,
                               config.cache_dir)
-
-
-def chunk_format(model: Model) -> ChunkFormat:
-    """What every chunk this model compiles shares: its identity and KV layout."""
-    s = model.spec
-    return ChunkFormat(model.model_id, model.dtype, model.device, s.num_layers, s.num_kv_heads,
-                       s.head_dim, s.vocab_size)
 
 
 class Engine:
@@ -61,13 +57,17 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None, model: Model | None = None) -> None:
         self.config = config or EngineConfig()
         self.model = model or load_model(self.config)
-        shared = RedisTier(self.config.store_url) if self.config.store_url else None
-        self.store = ChunkStore(chunk_format(self.model), self.config.store_budget_bytes,
+        s = self.model.spec
+        fmt = ChunkFormat(self.model.model_id, self.model.dtype, self.model.device,
+                          s.num_layers, s.num_kv_heads, s.head_dim, s.vocab_size)
+        shared = open_tier(self.config.store_url) if self.config.store_url else None
+        self.store = ChunkStore(fmt, self.config.store_budget_bytes,
                                 max_chunk_tokens=self.context_limit, shared=shared)
         self.prefetcher = (Prefetcher(self.store)
                            if shared is not None and self.config.store_prefetch else None)
         self.prefix_cache = PrefixCache(self.config.prefix_cache_entries,
                                         self.config.prefix_cache_budget_bytes)
+        self._context = LinkContext(self.prefix_cache)
         self._lock = threading.Lock()  # not RLock: a stream may resume on another thread
 
     @property
@@ -84,46 +84,56 @@ class Engine:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot compile an empty chunk: the text is empty")
         ids = chunk_token_ids(self.tokenizer, text)
-        return self._compile_ids(ids, clean_title(title) or title_of(text))
+        with self._lock:
+            return self.store.get_or_compile(ids, clean_title(title) or title_of(text),
+                                             partial(compile_chunk, self.model))
 
     def compile_document(self, text: str, title: str = "") -> list[str]:
         """Chunk a document under the configured token budget and compile every chunk."""
         chunks = chunk_text(text, self.tokenizer, self.config.chunk_tokens)
         if not chunks:
             raise ValueError("the document is empty")
-        if len(chunks) == 1:
-            return [self.compile(chunks[0], title)]
-        return [self.compile(c, f"{title} #{i + 1}" if title else "") for i, c in enumerate(chunks)]
-
-    def _compile_ids(self, token_ids: list[int] | tuple[int, ...], title: str) -> str:
-        if len(token_ids) > self.context_limit:
-            raise ValueError(f"chunk has {len(token_ids)} tokens, over the limit of "
-                             f"{self.context_limit}")
-        with self._lock:
-            return self.store.get_or_compile(token_ids, title, partial(compile_chunk, self.model))
+        return [self.compile(chunk, name)
+                for chunk, name in zip(chunks, chunk_titles(title, len(chunks)), strict=True)]
 
     def request(self, **kwargs: Any) -> Request:
         """A checked Request from loose arguments (those of `run`), with this engine's limits."""
         return Request.make(self.config, **kwargs)
 
+    def plan(self, request: Request) -> PromptPlan:
+        """The request's prompt, laid out from its chunks' token ids (held here, or remembered
+        since their eviction) without any model work: its tokens and the context check."""
+        chunks = [(key, *self.store.tokens(key)) for key in request.chunks]
+        return self._plan(request.prefix, chunks, request.question, request.max_new_tokens)
+
+    def plan_texts(self, prefix: str, texts: list[str], question: str,
+                   max_new_tokens: int) -> PromptPlan:
+        """The plan of a prompt over chunk texts not compiled yet (tokenized as compile does)."""
+        chunks = [("", "", chunk_token_ids(self.tokenizer, text)) for text in texts]
+        return self._plan(prefix, chunks, question, max_new_tokens)
+
+    def _plan(self, prefix: str, chunks: list[tuple[str, str, tuple[int, ...] | list[int]]],
+              question: str, max_new_tokens: int) -> PromptPlan:
+        """chunks: (key, title, token ids) in prompt order."""
+        layout = build_layout(self.tokenizer, prefix,
+                              [(key, title, list(ids)) for key, title, ids in chunks], question)
+        return PromptPlan(layout, max_new_tokens, self.context_limit)
+
     def run(self, prefix: str = "", chunks: list[str] = (), question: str = "",
-            algorithm: str = "legolink", **kwargs: Any) -> RunResult:
+            algorithm: Any = "legolink", **kwargs: Any) -> RunResult:
         """Link the chunks behind the prefix, ask the question, generate: see `stream`."""
-        for piece in self.stream(prefix, chunks, question, algorithm, **kwargs):
-            if piece.result is not None:
-                return piece.result
-        raise RuntimeError("generation ended without a result")
+        return self.run_request(self.request(prefix=prefix, chunks=chunks, question=question,
+                                             algorithm=algorithm, **kwargs))
 
     def stream(self, prefix: str = "", chunks: list[str] = (), question: str = "",
-               algorithm: str = "legolink", recompute_k: int | None = None,
-               recompute_ratio: float | None = None, max_new_tokens: int = 32,
-               temperature: float = 0.0, seed: int | None = None) -> Iterator[StreamPiece]:
-        """Stream the answer; the last piece carries the RunResult (text, TTFT, mask, ...)."""
-        request = self.request(prefix=prefix, chunks=chunks, question=question,
-                               algorithm=algorithm, recompute_k=recompute_k,
-                               recompute_ratio=recompute_ratio, max_new_tokens=max_new_tokens,
-                               temperature=temperature, seed=seed)
-        return self.stream_request(request)
+               algorithm: Any = "legolink", **kwargs: Any) -> Iterator[StreamPiece]:
+        """Stream the answer; the last piece carries the RunResult (text, TTFT, mask, ...).
+
+        `algorithm`: a name, a label ("legolink-16") or an AlgorithmSpec. Keywords:
+        max_new_tokens (32), temperature (0: greedy), seed, and the algorithms' parameters
+        (recompute_k=, recompute_ratio=, ...; None or absent: the declared default)."""
+        return self.stream_request(self.request(prefix=prefix, chunks=chunks, question=question,
+                                                algorithm=algorithm, **kwargs))
 
     def stream_request(self, request: Request) -> Iterator[StreamPiece]:
         """Stream the answer to a checked Request (see `stream`)."""
@@ -144,14 +154,13 @@ class Engine:
         raise RuntimeError("generation ended without a result")
 
     def inspect(self, prefix: str = "", chunks: list[str] = (), question: str = "",
-                algorithm: str = "legolink", recompute_k: int | None = None,
-                recompute_ratio: float | None = None, max_new_tokens: int = 8) -> InspectResult:
+                algorithm: Any = "legolink", max_new_tokens: int = 8,
+                **parameters: Any) -> InspectResult:
         """Run a request and return the attention of its last prompt token and generated tokens
         over the whole context, per layer and head."""
         return self.inspect_request(self.request(
             prefix=prefix, chunks=chunks, question=question, algorithm=algorithm,
-            recompute_k=recompute_k, recompute_ratio=recompute_ratio,
-            max_new_tokens=max_new_tokens))
+            max_new_tokens=max_new_tokens, **parameters))
 
     def inspect_request(self, request: Request) -> InspectResult:
         """`inspect` for a checked Request (greedy decoding)."""
@@ -164,24 +173,30 @@ class Engine:
             algo.after_decode(link)
             return attention_scores(self.model, link, result)
 
+    def floor(self, request: Request) -> FloorTiming:
+        """The floor under any link for this request's prompt (its chunks held here): the time
+        to compute only its uncached positions over a buffer already holding the chunks."""
+        with self._lock:
+            stored = [self.store.peek(key) for key in request.chunks]
+            plan = self._plan(request.prefix, [(c.key, c.title, c.token_ids) for c in stored],
+                              request.question, request.max_new_tokens)
+            return floor_pass(LinkInput(self.model, plan.layout, stored,
+                                        plan.num_tokens + request.max_new_tokens))
+
     def _link(self, request: Request) -> tuple[LinkAlgorithm, LinkResult]:
         """Fetch the chunks, lay out the prompt, check its size, link -> (algorithm, result)."""
         spec = request.algorithm
-        algo = make_algorithm(spec.name, spec.label, spec.value, self.prefix_cache)
+        algo = spec.algorithm(spec, self._context)
         stored = self._fetch(request.chunks)
-        layout = build_layout(self.tokenizer, request.prefix,
-                              [(c.key, c.title, list(c.token_ids)) for c in stored],
-                              request.question)
-        limit = self.context_limit
-        if layout.num_tokens + request.max_new_tokens > limit:
-            raise ValueError(f"the prompt has {layout.num_tokens} tokens; with "
-                             f"{request.max_new_tokens} new tokens it exceeds the context "
-                             f"limit of {limit} tokens")
+        plan = self._plan(request.prefix, [(c.key, c.title, c.token_ids) for c in stored],
+                          request.question, request.max_new_tokens)
+        plan.check()
         for key in request.chunks:  # the request is valid: now it counts as use
             if key in self.store:  # (a recompile above may have evicted an earlier chunk)
                 self.store.get(key, hit=algo.reads_chunks)
         with torch.inference_mode():
-            job = LinkInput(self.model, layout, stored, layout.num_tokens + request.max_new_tokens)
+            job = LinkInput(self.model, plan.layout, stored,
+                            plan.num_tokens + request.max_new_tokens)
             return algo, algo.link(job)
 
     def _fetch(self, keys: tuple[str, ...]) -> list[ChunkKV]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.generate import RunResult
-from engine.link import Kind
+from engine.link import Counts
 
 
 def kl_divergence(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> float:
@@ -37,23 +37,6 @@ def kl_divergence(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> float:
     terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
     # KL is never negative; rounding can leave -1e-17 for equal distributions.
     return max(float(terms.sum()), 0.0)
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Prompt positions by what happened to them."""
-
-    num_new: int
-    num_cached: int
-    num_recomputed: int
-
-    @property
-    def num_computed(self) -> int:
-        return self.num_new + self.num_recomputed
-
-    @classmethod
-    def of(cls, mask: tuple[int, ...]) -> Counts:
-        return cls(mask.count(Kind.NEW), mask.count(Kind.CACHED), mask.count(Kind.RECOMPUTED))
 
 
 @dataclass(frozen=True)
@@ -84,4 +67,4 @@ def measure(run: RunResult, reference: RunResult) -> Fidelity:
     return Fidelity(first, run.token_ids == reference.token_ids,
                     first_difference(run.token_ids, reference.token_ids),
                     kl_divergence(reference.first_token_logprobs, run.first_token_logprobs),
-                    Counts.of(run.mask))
+                    run.counts)

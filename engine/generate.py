@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.link import Layout, LinkResult
+from engine.link import Counts, Layout, LinkResult
 from engine.runtime import Batch, Model, now_ms
 
 
@@ -23,17 +23,21 @@ class RunResult:
     num_prompt_tokens: int
     num_recomputed: int  # prompt positions computed in the final pass (new + recomputed)
     num_token_layers: int  # (position, layer) pairs computed while linking
-    mask: tuple[int, ...]  # engine.link.Kind per prompt position
+    mask: tuple[int, ...]  # Kind per prompt position
     first_token_logprobs: torch.Tensor  # [vocab_size] fp32 on the CPU
     layout: Layout
     stop_reason: str  # "eos" | "length"
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
+    def counts(self) -> Counts:
+        """Prompt positions new, cached (reused) and recomputed."""
+        return Counts.of(self.mask)
+
+    @property
     def recompute_share(self) -> float:
         """Share of the prompt's cached tokens that were recomputed (0 when none are cached)."""
-        num_cached = sum(1 for m in self.mask if m != 0)
-        return sum(1 for m in self.mask if m == 2) / num_cached if num_cached else 0.0
+        return self.counts.recompute_share
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,6 @@ class StreamPiece:
     delta: str
     text: str
     result: RunResult | None = None
-
 
 
 def stop_token_ids(model: Model) -> set[int]:

@@ -29,15 +29,25 @@ class InspectResult:
     query_tokens: tuple[str, ...]
 
     def weights(self) -> torch.Tensor:
-        """Softmax attention weights, same shape as scores."""
-        return torch.softmax(self.scores, dim=-1)
+        """Softmax attention weights in fp32, same shape as scores (0 where masked)."""
+        return torch.softmax(self.scores.float(), dim=-1)
 
-    def sink_mass(self, first_k: int, layer: int | None = None) -> list[float]:
-        """Mean attention mass on the first `first_k` tokens of each chunk (one value per chunk),
-        averaged over heads, query rows and the chosen layer (all layers when None)."""
-        w = self.weights() if layer is None else self.weights()[layer : layer + 1]
+    def sink_mass(self, first_k: int, layer: int | None = None,
+                  head: int | None = None) -> list[float]:
+        """Mean attention mass on the first `first_k` tokens of each chunk (one value per
+        chunk), averaged over the query rows and the chosen layer and head (all when None)."""
+        if first_k < 1:
+            raise ValueError(f"k must be at least 1, got {first_k}")
+        num_layers, num_heads = self.scores.shape[:2]
+        if layer is not None and not 0 <= layer < num_layers:
+            raise ValueError(f"layer must be in [0, {num_layers - 1}], got {layer}")
+        if head is not None and not 0 <= head < num_heads:
+            raise ValueError(f"head must be in [0, {num_heads - 1}], got {head}")
+        w = self.weights()
+        w = w if layer is None else w[layer:layer + 1]
+        w = w if head is None else w[:, head:head + 1]
         per_key = w.mean(dim=(0, 1, 2))  # [num_keys]
-        return [float(per_key[s.start : s.start + min(first_k, len(s.token_ids))].sum())
+        return [float(per_key[s.start:s.start + min(first_k, len(s.token_ids))].sum())
                 for s in self.run.layout.chunks]
 
 

@@ -13,6 +13,7 @@ text is tokenized with them.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from engine.link import Layout, Segment
 
@@ -93,3 +94,31 @@ def build_layout(tokenizer, prefix: str, chunks: list[tuple[str, str, list[int]]
     segments.append(Segment("suffix", pos, tuple(tail_ids)))
     token_ids = tuple(t for s in segments for t in s.token_ids)
     return Layout(token_ids, tuple(segments))
+
+
+class ContextLimitError(ValueError):
+    """A prompt whose tokens plus its answer's are over the context limit."""
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """A request's prompt before any model work: its layout and the context-limit check."""
+
+    layout: Layout
+    max_new_tokens: int
+    context_limit: int  # tokens the prompt plus its answer may take
+
+    @property
+    def num_tokens(self) -> int:
+        return self.layout.num_tokens
+
+    @property
+    def fits(self) -> bool:
+        return self.num_tokens + self.max_new_tokens <= self.context_limit
+
+    def check(self) -> None:
+        """A ContextLimitError, with the numbers, unless the prompt and its answer fit."""
+        if not self.fits:
+            raise ContextLimitError(
+                f"the prompt has {self.num_tokens} tokens; with {self.max_new_tokens} new "
+                f"tokens it exceeds the context limit of {self.context_limit} tokens")

@@ -17,9 +17,8 @@ import time
 
 import torch
 
-from engine.config import EngineConfig
-from engine.engine import load_model
-from engine.runtime.model import Batch
+from engine import EngineConfig, load_model
+from engine.runtime import Batch
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -70,11 +70,9 @@ step speed-llama3-8b-random 180 env DEVICE="$device" DRY="$dry" LENGTHS="$length
 import os
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
-from engine import Engine, EngineConfig
+from engine import Engine, EngineConfig, Model, load_model
 from bench.report import write_json, write_speed_html
 from bench.speed import run_speed
-from engine.engine import load_model
-from engine.runtime.model import Model
 
 device, dry = os.environ["DEVICE"], os.environ["DRY"] == "1"
 tokenizer = load_model(EngineConfig(device="cpu", dtype="float32")).tokenizer

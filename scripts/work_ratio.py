@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from bench.text import sweep_budget
-from engine.runtime.attention import CALL_PRODUCTS, plan_blocks
+from engine.runtime import CALL_PRODUCTS, plan_blocks
 
 
 def positions(head: int, starts: list[int], k: int, chunk: int, total: int,

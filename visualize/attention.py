@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from engine.inspection import InspectResult
+from engine import InspectResult
 from visualize.style import algorithm_color, empty_figure, plot_text, short, styled, token_label
 
 MODES = ("minmax", "softmax", "difference")
@@ -75,18 +75,6 @@ def difference_matrix(result: InspectResult, reference: InspectResult, layer: in
         same += 1
     diff[same + 1:] = float("nan")
     return diff
-
-
-def sink_masses(result: InspectResult, k: int, layer: int | None = None,
-                head: int | None = None) -> list[float]:
-    """Softmax attention mass on the first `k` tokens of each chunk (one value per chunk),
-    averaged over the query rows and the chosen layer and head (all when None): the numbers
-    behind the heatmap shown with the same choices."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    per_key = torch.nan_to_num(attention_matrix(result, layer, head, "softmax")).mean(dim=0)
-    return [float(per_key[s.start:s.start + min(k, len(s.token_ids))].sum())
-            for s in result.run.layout.chunks]
 
 
 def _key_labels(result: InspectResult, key_tokens: Sequence[str] | None,
@@ -214,7 +202,7 @@ def sink_mass_bars(results: Mapping[str, InspectResult], k: int, layer: int | No
         chunks = result.run.layout.chunks
         names = [f"C{n}" for n in range(1, len(chunks) + 1)]
         fig.add_trace(go.Bar(
-            x=names, y=sink_masses(result, k, layer, head), name=plot_text(label),
+            x=names, y=result.sink_mass(k, layer, head), name=plot_text(label),
             marker_color=algorithm_color(label), customdata=[short(c.title, 40) for c in chunks],
             hovertemplate=f"<b>{plot_text(label)}</b><br>%{{x}}: %{{customdata}}<br>"
                           "mass %{y:.3f}<extra></extra>"))

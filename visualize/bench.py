@@ -8,8 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.request import AlgorithmSpec
-from visualize.style import algorithm_color, empty_figure, plot_text, styled
+from visualize.style import algorithm_color, empty_figure, family, plot_text, styled
 
 DASHES = ("solid", "dash", "dot", "dashdot")  # a second setting of one algorithm is dashed
 
@@ -55,7 +54,7 @@ def ttft_vs_length(speed: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     settings: dict[str, int] = {}  # per algorithm, its settings drawn so far
     for label in blocks[0]["algorithms"]:
-        name = AlgorithmSpec.name_of(label)
+        name = family(label)
         dash = DASHES[settings.get(name, 0) % len(DASHES)]
         settings[name] = settings.get(name, 0) + 1
         fig.add_trace(go.Scatter(

@@ -8,8 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.request import AlgorithmSpec
-from visualize.style import algorithm_color, empty_figure, styled
+from visualize.style import algorithm_color, empty_figure, family, setting, styled
 
 
 def frontier_figure(frontier: dict[str, Any]) -> go.Figure:
@@ -53,10 +52,5 @@ def _families(rows: dict[str, dict[str, float]]) -> dict[str, list[str]]:
     """Labels grouped by algorithm name, each group in order of its parameter."""
     families: dict[str, list[str]] = {}
     for label in rows:
-        families.setdefault(AlgorithmSpec.name_of(label), []).append(label)
-    return {name: sorted(labels, key=_parameter) for name, labels in families.items()}
-
-
-def _parameter(label: str) -> int:
-    value = label.partition("-")[2]
-    return int(value) if value.isdigit() else 0
+        families.setdefault(family(label), []).append(label)
+    return {name: sorted(labels, key=setting) for name, labels in families.items()}

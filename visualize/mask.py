@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from engine.generate import RunResult
-from engine.link.base import Kind
-from engine.prompt import Layout
+from engine import Kind, Layout, RunResult
 from visualize.style import KIND_COLORS, KIND_NAMES, empty_figure, short, styled, token_label
 
 MAX_TICKS = 40  # chunk-start labels on the position axis

@@ -6,20 +6,37 @@ import html
 
 import plotly.graph_objects as go
 
-from engine.link.base import Kind
-from engine.request import AlgorithmSpec
+from engine import Kind, algorithm, algorithm_names, split_label
 
 KIND_COLORS = {Kind.NEW: "#adb5bd", Kind.CACHED: "#37b24d", Kind.RECOMPUTED: "#f76707"}
 KIND_NAMES = {Kind.NEW: "new (not cached)", Kind.CACHED: "cached (reused)",
               Kind.RECOMPUTED: "recomputed"}
-ALGORITHM_COLORS = {"full_recompute": "#495057", "prefix_cache": "#7048e8", "naive": "#e03131",
-                    "cacheblend": "#1c7ed6", "legolink": "#2f9e44", "querylink": "#f59f00"}
+GREY = "#868e96"  # a label of no registered algorithm
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 
 def algorithm_color(label: str) -> str:
-    """Colour of an algorithm by its label, parameter suffix ignored ("legolink-16")."""
-    return ALGORITHM_COLORS.get(AlgorithmSpec.name_of(label), "#868e96")
+    """Colour of an algorithm by its label ("legolink-16"): the one its class declares."""
+    name = family(label).partition("-")[0]
+    return algorithm(name).color if name in algorithm_names() else GREY
+
+
+def family(label: str) -> str:
+    """The settings of one algorithm share a family: "cacheblend-key-15" -> "cacheblend-key",
+    "legolink-16" -> "legolink"; a text that is no label is its own family."""
+    try:
+        name, variant, _ = split_label(label)
+    except ValueError:
+        return label
+    return f"{name}-{variant}" if variant else name
+
+
+def setting(label: str) -> int:
+    """The number a label carries (0 for none): orders the settings of one family."""
+    try:
+        return int(split_label(label)[2] or 0)
+    except ValueError:
+        return 0
 
 
 def plot_text(text: str) -> str:

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from engine.generate import RunResult
-from engine.link.registry import REFERENCE
+from engine import REFERENCE, RunResult
 from visualize.style import algorithm_color, empty_figure, plot_text, styled
 
 

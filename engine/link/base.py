@@ -1,23 +1,29 @@
-"""Link compiled chunks into one prompt's KV: the interface every algorithm implements.
+"""Link compiled chunks into one prompt's KV: the contract every algorithm implements.
 
 Every algorithm fills a KV buffer for positions 0..N-1 from cached K/V (rotated from their
 compile positions to their global ones, once per request), then computes fresh Q/K/V for a
 *recompute set* of positions, layer by layer, overwriting the cached K/V there; the recomputed
 queries attend causally over all N keys. Uncached tokens (prefix, suffix) are always in the
-set. The algorithms differ only in which cached positions join the set. The trivial one,
-`naive`, adds none; `full_recompute` ignores the cache; `legolink` is EPIC's.
+set. The algorithms differ only in which cached positions join the set, and the mask each
+reports is exactly the set its final pass computed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import torch
 
+from engine.link.compile import DEFAULT_COMPILE, CompileVariant
 from engine.link.layout import Layout
+from engine.link.parameter import Parameter
+from engine.link.prompt_cache import PrefixCache
 from engine.runtime import Batch, KVBuffer, Model, now_ms
+
+if TYPE_CHECKING:
+    from engine.link.spec import AlgorithmSpec
 
 
 class Kind(IntEnum):
@@ -29,22 +35,26 @@ class Kind(IntEnum):
 
 
 @dataclass(frozen=True)
-class Parameter:
-    """An algorithm's one knob: its keyword in a request, its range, and how a label writes it
-    ("legolink-16" is k = 16; "cacheblend-15" is ratio 0.15, written in percent)."""
+class Counts:
+    """Prompt positions by what happened to them (a mask of `Kind`, counted)."""
 
-    keyword: str  # the Request / EngineConfig field: "recompute_k" or "recompute_ratio"
-    percent: bool  # the label writes round(100 * value)
+    num_new: int
+    num_cached: int
+    num_recomputed: int
 
-    def write(self, value: float) -> str:
-        return str(round(100 * value)) if self.percent else str(int(value))
+    @property
+    def num_computed(self) -> int:
+        return self.num_new + self.num_recomputed
 
-    def read(self, text: str) -> float | int:
-        return int(text) / 100 if self.percent else int(text)
+    @property
+    def recompute_share(self) -> float:
+        """Share of the cached positions that were recomputed (0 when none are cached)."""
+        cached = self.num_cached + self.num_recomputed
+        return self.num_recomputed / cached if cached else 0.0
 
-
-RECOMPUTE_K = Parameter("recompute_k", percent=False)  # tokens per chunk
-RECOMPUTE_RATIO = Parameter("recompute_ratio", percent=True)  # share of cached tokens
+    @classmethod
+    def of(cls, mask: tuple[int, ...]) -> Counts:
+        return cls(mask.count(Kind.NEW), mask.count(Kind.CACHED), mask.count(Kind.RECOMPUTED))
 
 
 class CachedChunk(Protocol):
@@ -72,7 +82,7 @@ class LinkResult:
     """The linked prompt, ready for decoding."""
 
     algorithm: str  # label with its parameter, e.g. "legolink-16"
-    layout: Layout
+    layout: Layout  # as linked: an algorithm that reorders chunks reports its own order
     kv: KVBuffer  # positions 0..N-1 filled; capacity leaves room to decode
     logits: torch.Tensor  # [vocab_size] fp32, at the last prompt position
     mask: torch.Tensor  # [N] int8 of Kind: exactly the set the final pass computed
@@ -81,20 +91,47 @@ class LinkResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LinkContext:
+    """What an engine lends every algorithm it makes: state that outlives one request."""
+
+    prefix_cache: PrefixCache
+
+
 class LinkAlgorithm:
     """Base: gather the cached K/V, pick the cached positions to recompute, run one pass.
 
-    A subclass names itself (`name`), declares its `parameter` if it has one, and overrides
-    `select` (which cached positions to recompute) or, when the selection needs the forward
-    itself (CacheBlend), `link`. `engine/algorithms.py` registers it.
+    A subclass declares itself in class attributes (the registry, request checks, labels, the
+    command line, the app's controls, the figures and the README's table read them there) and
+    overrides `select` (which cached positions to recompute) or, when the choice needs the
+    forward itself (CacheBlend, QueryLink), `link`. It is listed in engine/link/registry.py.
     """
 
-    name: ClassVar[str]
-    parameter: ClassVar[Parameter | None] = None
+    name: ClassVar[str]  # as requests, labels and results name it: "legolink"
+    summary: ClassVar[str]  # what it recomputes among cached chunk tokens, in one line
+    paper: ClassVar[str] = ""  # where it comes from
+    color: ClassVar[str] = "#868e96"  # its colour in every figure
+    # Its knobs; the first is written in its label when a label can carry it ("legolink-16").
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+    variants: ClassVar[tuple[str, ...]] = ()  # settings a label names: name-variant[-number]
+    compile_variant: ClassVar[CompileVariant] = DEFAULT_COMPILE  # how its chunks are compiled
     reads_chunks: ClassVar[bool] = True  # False: ignores the chunk store (no hits counted)
+    # True: reuses the K/V of earlier requests' identical token prefixes, so its cost and its
+    # reuse depend on the requests before it (prefix caching).
+    reuses_prefixes: ClassVar[bool] = False
 
-    def __init__(self, label: str, value: float | int | None = None) -> None:
-        self.label, self.value = label, value
+    def __init__(self, spec: AlgorithmSpec, context: LinkContext) -> None:
+        self.spec, self.context, self.label = spec, context, spec.label
+
+    @classmethod
+    def label_parameter(cls) -> Parameter | None:
+        """The parameter its labels carry: its first, when a label can write it."""
+        first = cls.parameters[0] if cls.parameters else None
+        return first if first is not None and first.labelled else None
+
+    def value(self, parameter: Parameter) -> int | float:
+        """This request's value of one of its parameters."""
+        return self.spec[parameter.keyword]
 
     def select(self, layout: Layout) -> torch.Tensor:
         """[N] bool: the cached chunk positions to recompute (the baseline: none)."""
@@ -118,26 +155,32 @@ class LinkAlgorithm:
 
     def gather(self, job: LinkInput) -> tuple[KVBuffer, torch.Tensor]:
         """Buffer with every chunk's K rotated to its global positions; [N] bool of cached."""
-        model, layout = job.model, job.layout
-        kv = model.new_kv(job.capacity, reuse=True)
-        kv.num_keys = layout.num_tokens
-        cached = torch.zeros(layout.num_tokens, dtype=torch.bool)
-        for seg in layout.chunks:
-            cached[seg.start:seg.end] = True
-        if not self.reads_chunks or not job.chunks:
-            return kv, cached
-        cos, sin = model.rope.table(layout.num_tokens)  # [N, head_dim // 2], cached
-        longest = max(len(seg.token_ids) for seg in layout.chunks)
-        scratch = kv.k.new_empty(kv.k.shape[1], longest, kv.k.shape[3] // 2)
-        # Layer by layer, so that RoPE's scratch stays in cache: re-rotation is memory-bound.
-        for i in range(model.spec.num_layers):
-            for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
-                where = slice(seg.start, seg.end)
-                model.rope.rotate_into(kv.k[i, :, where], chunk.k[i], cos[where], sin[where],
-                                       scratch[:, :len(seg.token_ids)])
-        for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
-            kv.v[:, :, seg.start:seg.end] = chunk.v
+        return gather(job, self.reads_chunks)
+
+
+def gather(job: LinkInput, read_chunks: bool = True) -> tuple[KVBuffer, torch.Tensor]:
+    """A buffer for the prompt holding every chunk's K/V at its global positions (K rotated
+    there), or nothing of the chunks when not `read_chunks`; -> (buffer, [N] bool of cached)."""
+    model, layout = job.model, job.layout
+    kv = model.new_kv(job.capacity, reuse=True)
+    kv.num_keys = layout.num_tokens
+    cached = torch.zeros(layout.num_tokens, dtype=torch.bool)
+    for seg in layout.chunks:
+        cached[seg.start:seg.end] = True
+    if not read_chunks or not job.chunks:
         return kv, cached
+    cos, sin = model.rope.table(layout.num_tokens)  # [N, head_dim // 2], cached
+    longest = max(len(seg.token_ids) for seg in layout.chunks)
+    scratch = kv.k.new_empty(kv.k.shape[1], longest, kv.k.shape[3] // 2)
+    # Layer by layer, so that RoPE's scratch stays in cache: re-rotation is memory-bound.
+    for i in range(model.spec.num_layers):
+        for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
+            where = slice(seg.start, seg.end)
+            model.rope.rotate_into(kv.k[i, :, where], chunk.k[i], cos[where], sin[where],
+                                   scratch[:, :len(seg.token_ids)])
+    for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
+        kv.v[:, :, seg.start:seg.end] = chunk.v
+    return kv, cached
 
 
 def final_pass(model: Model, layout: Layout, kv: KVBuffer, positions: torch.Tensor,
@@ -161,28 +204,22 @@ def kind_mask(cached: torch.Tensor, recompute: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-class FullRecompute(LinkAlgorithm):
-    """Ignore the cache; compute every position: the accuracy reference."""
+@dataclass(frozen=True)
+class FloorTiming:
+    """The floor under any link: the uncached positions alone over an already linked buffer."""
 
-    name = "full_recompute"
-    reads_chunks = False
-
-
-class Naive(LinkAlgorithm):
-    """Reuse every cached token as compiled (PIC without correction): one sink per chunk."""
-
-    name = "naive"
+    ms: float
+    num_positions: int
 
 
-class LegoLink(LinkAlgorithm):
-    """EPIC: recompute the first k tokens of every chunk not at global position 0."""
-
-    name = "legolink"
-    parameter = RECOMPUTE_K
-
-    def select(self, layout: Layout) -> torch.Tensor:
-        chosen = super().select(layout)
-        for seg in layout.chunks:
-            if seg.start != 0:
-                chosen[seg.start:seg.start + min(int(self.value), len(seg.token_ids))] = True
-        return chosen
+@torch.inference_mode()
+def floor_pass(job: LinkInput) -> FloorTiming:
+    """Time computing only the uncached positions (prefix, question) over a buffer already
+    holding the linked chunks: naive's final pass without the request handling and the
+    gather (neither is timed)."""
+    model = job.model
+    kv, cached = gather(job)
+    positions = torch.nonzero(~cached).flatten()
+    start = now_ms(model.device)
+    final_pass(model, job.layout, kv, positions, range(model.spec.num_layers))
+    return FloorTiming(now_ms(model.device) - start, len(positions))

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.link.base import (
-    RECOMPUTE_RATIO,
-    LinkAlgorithm,
-    LinkInput,
-    LinkResult,
-    final_pass,
-    kind_mask,
-)
+from engine.link.base import LinkAlgorithm, LinkInput, LinkResult, final_pass, kind_mask
+from engine.link.parameter import RECOMPUTE_RATIO
 from engine.runtime import Batch, now_ms
 
 
@@ -22,7 +16,11 @@ class CacheBlend(LinkAlgorithm):
     dim, as CacheBlend's code does), recompute only those (and the new tokens) above it."""
 
     name = "cacheblend"
-    parameter = RECOMPUTE_RATIO
+    summary = ("layers 0–1 for all tokens, then the top *ratio* of cached tokens by value "
+               "deviation")
+    paper = "CacheBlend (Yao et al., EuroSys 2025, arXiv 2405.16444)"
+    color = "#1c7ed6"
+    parameters = (RECOMPUTE_RATIO,)
     check_layer = 1
 
     def link(self, job: LinkInput) -> LinkResult:
@@ -37,7 +35,7 @@ class CacheBlend(LinkAlgorithm):
         h = model.embed(torch.tensor(layout.token_ids, device=model.device))
         h = model.forward(h, Batch.run(0, n, model.device), kv, layers=range(check + 1)).h
         deviation = (kv.v[check][:, cached_idx].float() - v_cached.float()).pow(2).sum(dim=(0, 2))
-        num_top = int(len(cached_idx) * float(self.value))
+        num_top = int(len(cached_idx) * float(self.value(RECOMPUTE_RATIO)))
         top = cached_idx[torch.topk(deviation, num_top).indices].cpu()
         recompute = torch.zeros(n, dtype=torch.bool)
         recompute[top] = True

@@ -30,15 +30,9 @@ from typing import ClassVar
 
 import torch
 
-from engine.link.base import (
-    RECOMPUTE_K,
-    LinkAlgorithm,
-    LinkInput,
-    LinkResult,
-    final_pass,
-    kind_mask,
-)
+from engine.link.base import LinkAlgorithm, LinkInput, LinkResult, final_pass, kind_mask
 from engine.link.layout import Layout
+from engine.link.parameter import RECOMPUTE_K
 from engine.runtime import Batch, Model, now_ms
 
 
@@ -48,7 +42,13 @@ class QueryLink(LinkAlgorithm):
     cache."""
 
     name = "querylink"
-    parameter = RECOMPUTE_K
+    summary = ("LegoLink's budget of k per chunk, spent where the question attends: each "
+               "chunk's first 2 tokens, then the positions the question's attention ranks "
+               "highest in a probe over the naively linked cache")
+    paper = ("ours, in the family of A³ (arXiv 2511.17560), ProphetKV (arXiv 2602.02579) and "
+             "QCFuse (arXiv 2604.08585)")
+    color = "#f59f00"
+    parameters = (RECOMPUTE_K,)
     num_sinks: ClassVar[int] = 2  # first tokens of each chunk always recomputed
     num_queries: ClassVar[int] = 4  # last question tokens whose attention ranks positions
     # Share of the layers the probe runs. Measured on hotpotqa (10 examples, 6 chunks, SmolLM2):
@@ -62,8 +62,9 @@ class QueryLink(LinkAlgorithm):
         t0 = now_ms(model.device)
         kv, cached = self.gather(job)
         t1 = now_ms(model.device)
-        forced, candidates = sink_positions(layout, int(self.value), self.num_sinks)
-        budget = recompute_budget(layout, int(self.value))
+        k = int(self.value(RECOMPUTE_K))
+        forced, candidates = sink_positions(layout, k, self.num_sinks)
+        budget = recompute_budget(layout, k)
         num_free = budget - int(forced.sum())
         if num_free <= 0 or num_free >= int(candidates.sum()):  # nothing to choose: one pass
             recompute = forced | candidates if num_free > 0 else forced

@@ -1,9 +1,9 @@
 """Prefetch: chunks other replicas compile, read into this replica's memory as they appear.
 
-Every write to the shared tier publishes the chunk's key (redis_tier.py). A replica that
+Every write to the shared tier announces the chunk's key (tier.py). A replica that
 prefetches listens there on a thread of its own and reads each new chunk into its memory while
 its budget has room (a prefetch never evicts), so that its first request on a document another
-replica compiled is a local hit instead of a transfer. Redis down or restarted: the listener
+replica compiled is a local hit instead of a transfer. The tier down or restarted: the listener
 waits and subscribes again; nothing it does can fail a request.
 """
 
@@ -13,9 +13,8 @@ import logging
 import threading
 import weakref
 
-import redis
-
 from engine.store.store import ChunkStore
+from engine.store.tier import Subscription
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often the listener looks up from the channel to see whether to stop
@@ -28,9 +27,9 @@ class Prefetcher:
     """
 
     def __init__(self, store: ChunkStore) -> None:
-        if store.shared is None:
+        if store.tier is None:
             raise ValueError("prefetching needs a store with a shared tier")
-        self.tier = store.shared.tier
+        self.tier = store.tier
         self._store = weakref.ref(store)
         self._stop = threading.Event()
         self.num_prefetched = 0
@@ -44,30 +43,28 @@ class Prefetcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                pubsub = self.tier.subscribe()
-            except (redis.RedisError, OSError) as e:
+                subscription = self.tier.subscribe()
+            except OSError as e:
                 log.info("prefetch: cannot subscribe (%s); retrying", e)
                 self._stop.wait(self.tier.retry_after_s)
                 continue
             try:
-                self._listen(pubsub)
-            except (redis.RedisError, OSError) as e:  # Redis went away: subscribe again
+                self._listen(subscription)
+            except OSError as e:  # the tier went away: subscribe again
                 log.info("prefetch: subscription lost (%s); retrying", e)
                 self._stop.wait(self.tier.retry_after_s)
             finally:
-                pubsub.close()
+                subscription.close()
 
-    def _listen(self, pubsub) -> None:
+    def _listen(self, subscription: Subscription) -> None:
         while not self._stop.is_set():
-            message = pubsub.get_message(timeout=POLL_S)
-            if message is None or message.get("type") != "message":
+            key = subscription.next_key(POLL_S)
+            if key is None:
                 continue
             store = self._store()
             if store is None:  # the store is gone: so is the reason to listen
                 self._stop.set()
                 return
-            data = message["data"]
-            key = data.decode("ascii", "replace") if isinstance(data, bytes) else str(data)
             try:
                 if store.prefetch(key):
                     self.num_prefetched += 1

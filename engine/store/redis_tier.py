@@ -1,4 +1,5 @@
-"""The shared tier: compiled chunks in Redis, so that replicas compile each text once.
+"""The shared tier in Redis (`SharedTier`, tier.py): compiled chunks, so that replicas compile
+each text once.
 
 Values are the bytes of codec.py under `epic-lab:chunk:<key>`, each write announced
 on `epic-lab:compiled` (prefetch.py listens there). A compile in
@@ -18,12 +19,13 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from engine.store.tier import SharedStatus
 
 log = logging.getLogger(__name__)
 NAMESPACE = "epic-lab"
@@ -32,18 +34,6 @@ POLL_S = 0.02  # how often a waiting replica looks for the value another one is 
 INFO_EVERY_S = 1.0  # memory figures are read at most this often (the app asks after every action)
 # Delete the lock only if it is still ours: it may have expired and been taken by another.
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-
-
-@dataclass(frozen=True)
-class SharedStatus:
-    """How the shared tier is doing, for the app's header and Library."""
-
-    url: str  # without its password
-    connected: bool
-    used_bytes: int  # Redis's used_memory: everything in that Redis, chunks of every replica
-    max_bytes: int  # its maxmemory (0: none set)
-    policy: str  # its maxmemory-policy
-    warning: str  # "" when all is well; else one sentence for the operator and the visitors
 
 
 def redact(url: str) -> str:
@@ -59,7 +49,8 @@ def redact(url: str) -> str:
 class RedisTier:
     """Chunk bytes in one Redis database, shared by every replica that names the same URL.
 
-    Thread-safe (redis-py's connection pool); no method raises on a Redis failure.
+    A `SharedTier`. Thread-safe (redis-py's connection pool); no method raises on a Redis
+    failure but `subscribe`.
     """
 
     def __init__(self, url: str, retry_after_s: float = 2.0, lock_ms: int = LOCK_MS,
@@ -137,12 +128,22 @@ class RedisTier:
         return int(self._call("count listeners",
                               lambda: self._client.pubsub_numsub(self.channel)[0][1], 0))
 
-    def subscribe(self) -> redis.client.PubSub:
-        """A subscription to `channel` on a connection of its own; raises on a Redis failure
-        (its one caller, the prefetcher, retries by itself)."""
+    def subscribe(self) -> RedisSubscription:
+        """A subscription to `channel` on a connection of its own; raises ConnectionError on
+        a Redis failure (its one caller, the prefetcher, retries by itself)."""
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.channel)
-        return pubsub
+        try:
+            pubsub.subscribe(self.channel)
+        except redis.RedisError as e:
+            pubsub.close()
+            raise ConnectionError(_reason(e)) from e
+        return RedisSubscription(pubsub)
+
+    def addresses(self) -> tuple[str, ...]:
+        """The URL (password redacted) and the host as redis-py's errors write it."""
+        parts = urlsplit(self.url)
+        hosts = (f"{parts.hostname}:{parts.port or 6379}", parts.hostname) if parts.hostname else ()
+        return (self.url, *hosts)
 
     def lock(self, key: str) -> str | None:
         """Take the compile lock of `key` -> a token to `unlock` with, "" when Redis fails (go
@@ -202,6 +203,26 @@ class RedisTier:
             warning = (f"shared chunk store {self.url} evicts with {policy}, not allkeys-lru: "
                        "once full, new chunks are not shared")
         return SharedStatus(self.url, connected, used, maximum, policy, warning)
+
+
+class RedisSubscription:
+    """The announced keys, read from a Redis pub/sub connection (a `Subscription`)."""
+
+    def __init__(self, pubsub: redis.client.PubSub) -> None:
+        self._pubsub = pubsub
+
+    def next_key(self, timeout_s: float) -> str | None:
+        try:
+            message = self._pubsub.get_message(timeout=timeout_s)
+        except redis.RedisError as e:  # Redis went away: the caller subscribes again
+            raise ConnectionError(_reason(e)) from e
+        if message is None or message.get("type") != "message":
+            return None
+        data = message["data"]
+        return data.decode("ascii", "replace") if isinstance(data, bytes) else str(data)
+
+    def close(self) -> None:
+        self._pubsub.close()
 
 
 def _reason(error: Exception) -> str:

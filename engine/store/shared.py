@@ -1,9 +1,9 @@
-"""The chunk store's shared tier: chunks in Redis, checked on the way in, compiled once.
+"""The chunk store's shared tier: chunks in it checked on the way in, compiled once.
 
-A local miss reads the chunk from Redis; what comes back is decoded and checked like a fresh
-compile (codec.py) and refused, with a message, when anything is off. A chunk
-compiled here is written there. Two replicas asked for the same text compile it once: the
-compile runs under the chunk's lock in Redis and the other replica waits for the value.
+A local miss reads the chunk from the tier (a `SharedTier`: Redis); what comes back is decoded
+and checked like a fresh compile (codec.py) and refused, with a message, when anything is off.
+A chunk compiled here is written there. Two replicas asked for the same text compile it once:
+the compile runs under the chunk's lock in the tier and the other replica waits for the value.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from engine.store.chunk import ChunkFormat, ChunkKV
 from engine.store.codec import ChunkRefused, decode, encode
-from engine.store.redis_tier import RedisTier
+from engine.store.tier import SharedTier
 
 log = logging.getLogger(__name__)
-MAX_UNSHARED = 1024  # chunks compiled while Redis failed, written to it once it answers
+MAX_UNSHARED = 1024  # chunks compiled while the tier failed, written to it once it answers
 MAX_PARALLEL_READS = 4  # one request's chunks read at once
 MAX_WAITS = 3  # replicas that failed to deliver a chunk before this one compiles it anyway
 
@@ -27,7 +27,7 @@ MAX_WAITS = 3  # replicas that failed to deliver a chunk before this one compile
 class SharedChunks:
     """Chunks in the shared tier for one store's format, limits and budget."""
 
-    def __init__(self, tier: RedisTier, fmt: ChunkFormat, max_tokens: int,
+    def __init__(self, tier: SharedTier, fmt: ChunkFormat, max_tokens: int,
                  budget_bytes: int) -> None:
         self.tier, self.format = tier, fmt
         self.max_tokens, self.budget_bytes = max_tokens, budget_bytes
@@ -71,7 +71,7 @@ class SharedChunks:
             return list(pool.map(self.read, keys))
 
     def write(self, chunk: ChunkKV) -> None:
-        """Write a chunk compiled here; one Redis did not take is written once it answers."""
+        """Write a chunk compiled here; one the tier did not take is written once it answers."""
         if not self.tier.put(chunk.key, encode(chunk, self.format)):
             with self._lock:
                 self._unshared[chunk.key] = None
@@ -79,7 +79,7 @@ class SharedChunks:
                     self._unshared.popitem(last=False)
 
     def write_unshared(self, local: Callable[[str], ChunkKV | None]) -> None:
-        """Write the chunks compiled while Redis failed (those `local` still holds)."""
+        """Write the chunks compiled while the tier failed (those `local` still holds)."""
         while self._unshared and self.tier.available:
             with self._lock:
                 key, _ = self._unshared.popitem(last=False)
@@ -92,7 +92,7 @@ class SharedChunks:
 
     def read_or_compile(self, key: str, compile_fn: Callable[[], ChunkKV]) -> ChunkKV:
         """The chunk of `key` from the shared tier, else from `compile_fn()` — run under the
-        chunk's lock in Redis, so that no other replica compiles it at the same time — and
+        chunk's lock in the tier, so that no other replica compiles it at the same time — and
         written there."""
         # Lock first, then read: the holder writes the value before it unlocks, so whoever
         # takes the lock next finds the value and nobody compiles it twice.

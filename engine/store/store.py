@@ -1,9 +1,9 @@
 """ChunkStore: compiled chunk KV keyed by content, under a byte budget, shared and persisted.
 
 Two tiers: this replica's memory in front (least recently used chunk evicted first, under a
-byte budget) and, when configured, a Redis shared by every replica behind it (redis_tier.py):
-a compiled chunk is written there, a local miss reads it from there, and two
-replicas asked for the same text compile it once. Files on disk and Redis values share one
+byte budget) and, when configured, a tier shared by every replica behind it (a `SharedTier`,
+tier.py; Redis): a compiled chunk is written there, a local miss reads it from there, and two
+replicas asked for the same text compile it once. Files on disk and shared values share one
 byte format (codec.py), checked like a fresh compile whenever it is read.
 """
 
@@ -15,15 +15,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from engine.store.chunk import ChunkFormat, ChunkKV
 from engine.store.files import read_chunks, write_chunks
-from engine.store.redis_tier import RedisTier
 from engine.store.shared import SharedChunks
+from engine.store.stats import ChunkInfo, StoreStats
+from engine.store.tier import SharedTier
 from engine.store.titles import clean_title
 
 log = logging.getLogger(__name__)
@@ -32,44 +32,16 @@ _KEY = re.compile(r"[0-9a-f]{32}")
 CompileFn = Callable[[tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]]
 
 
-@dataclass(frozen=True)
-class ChunkInfo:
-    key: str
-    title: str
-    num_tokens: int
-    num_bytes: int
-    device: str
-    hits: int
-    last_used: float
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    num_chunks: int
-    num_bytes: int
-    budget_bytes: int
-    bytes_per_token: int
-    num_compiled: int  # forward passes run by compile (a deduplicated compile runs none)
-    chunks: tuple[ChunkInfo, ...]  # least recently used first
-    evicted: tuple[tuple[str, str], ...]  # (key, title) of recent evictions, newest last
-    shared_status: str = ""  # "" for a local-only store; else where chunks are shared
-    shared_bytes: int = 0  # memory the shared Redis uses (every replica's chunks)
-    shared_budget_bytes: int = 0  # its maxmemory (0: none set)
-    num_fetched: int = 0  # chunks read from the shared tier instead of compiled
-    num_refused: int = 0  # shared entries refused (corrupt, another model, out of limits)
-    warning: str = ""  # "" when all is well; shown in the app's header and Library
-
-
 class ChunkStore:
     """Thread-safe store of compiled chunks with least-recently-used eviction.
 
     It keeps chunks; it does not make them: `get_or_compile` takes the compile step as a
     function, so the store never runs the model. `max_chunk_tokens` bounds what it accepts
-    from a compile, a file or another replica alike; `shared` is the Redis tier, if any.
+    from a compile, a file or another replica alike; `shared` is the shared tier, if any.
     """
 
     def __init__(self, fmt: ChunkFormat, budget_bytes: int, max_chunk_tokens: int | None = None,
-                 shared: RedisTier | None = None) -> None:
+                 shared: SharedTier | None = None) -> None:
         self.format, self.budget_bytes = fmt, budget_bytes
         self.max_chunk_tokens = max_chunk_tokens or max(1, budget_bytes // fmt.bytes_per_token)
         self.shared = None if shared is None else SharedChunks(shared, fmt, self.max_chunk_tokens,
@@ -261,6 +233,22 @@ class ChunkStore:
         with self._lock:
             for key in list(self._chunks):
                 self._drop(key)
+
+    @property
+    def tier(self) -> SharedTier | None:
+        """The shared tier behind this replica's memory (None for a local store)."""
+        return self.shared.tier if self.shared is not None else None
+
+    def tokens(self, key: str) -> tuple[str, tuple[int, ...]]:
+        """(title, token ids) of a chunk held here or evicted from here, with no side effect:
+        a prompt's size, known before any model work. KeyError with a message otherwise."""
+        with self._lock:
+            chunk = self._chunks.get(key)
+            if chunk is not None:
+                return chunk.title, chunk.token_ids
+            if key in self._evicted:
+                return self._evicted[key]
+            raise self._missing(key)
 
     @property
     def warning(self) -> str:

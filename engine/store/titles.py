@@ -1,4 +1,5 @@
-"""User-given text made safe for the engine: titles normalised the same way on every path."""
+"""Chunk titles: user-given text normalised the same way on every path (compile, files, the
+shared tier), and how the chunks of one document are named."""
 
 from __future__ import annotations
 
@@ -25,3 +26,11 @@ def title_of(text: str, num_words: int = 8) -> str:
     """A title for a text that has none: its first words."""
     words = text.split()
     return clean_title(" ".join(words[:num_words]) + (" ..." if len(words) > num_words else ""))
+
+
+def chunk_titles(title: str, num_chunks: int) -> list[str]:
+    """The titles of a document's chunks: its own for one chunk, `{title} #{n}` for several
+    ("" where the document has no title: each chunk is then named by its first words)."""
+    if num_chunks == 1:
+        return [title]
+    return [f"{title} #{n}" if title else "" for n in range(1, num_chunks + 1)]

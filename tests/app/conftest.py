@@ -22,7 +22,7 @@ DOC_B = "Birch Mills makes paper. It has 3 mills and 900 workers. Its chair is B
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_engine_config):
-    from engine.engine import load_model
+    from engine import load_model
 
     return load_model(tiny_engine_config)
 

@@ -25,7 +25,7 @@ ME = "visitor-1"
 
 
 def test_algorithm_specs_carry_the_ui_parameters(engine):
-    specs = algorithm_specs(engine, ["legolink", "naive", "cacheblend"], 8, 0.25)
+    specs = algorithm_specs(["legolink", "naive", "cacheblend"], {"k": 8, "ratio": 0.25})
     assert [s.label for s in specs] == ["naive", "cacheblend-25", "legolink-8"]
 
 

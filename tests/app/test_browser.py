@@ -118,7 +118,7 @@ def test_upload_compile_compare_inspect(browser, served, tmp_path):
 def test_a_page_load_shows_the_library_as_it_is_now(browser, served):
     """Issue 10: the Library table and the Compose picker showed the start-up snapshot."""
     lab, url = served
-    key = lab.example_keys[0]
+    key = next(iter(lab.example_titles))
     hits = lab.engine.store.peek(key).hits
     client = Client(url, verbose=False)  # another visitor uses an example meanwhile
     client.predict("Hi.", [key], "Who?", ["naive"], 4, 0.2, 1, api_name="/run_compare")
@@ -129,7 +129,7 @@ def test_a_page_load_shows_the_library_as_it_is_now(browser, served):
         assert rows[key][4] == str(hits + 1)
         pages.open_tab(page, "Compose")
         page.locator("#chunk-picker input").click()
-        assert page.get_by_role("option").count() == len(lab.example_keys)
+        assert page.get_by_role("option").count() == len(lab.example_titles)
     finally:
         context.close()
 

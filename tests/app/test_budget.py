@@ -14,11 +14,17 @@ def test_prompt_tokens_are_counted_without_running_the_model(lab):
             for text, title in ((DOC_A, "a"), (DOC_B, "b"))]
     lab.engine.store.evict(keys[1])  # an evicted chunk counts by its remembered tokens
     compiles = lab.engine.store.stats().num_compiled
-    n = prompt_tokens(lab.engine, "Hi.", keys, "Who?")
+    request = lab.engine.request(prefix="Hi.", chunks=keys, question="Who?")
+    n = prompt_tokens(lab.engine, request)
     assert n == len("Hi.") + len(DOC_A) + 2 + len(DOC_B) + 2 + len("Who?")
     assert lab.engine.store.stats().num_compiled == compiles
+    plan = lab.engine.plan(request)
+    assert (plan.num_tokens, plan.fits) == (n, True), "the engine's plan is the count"
+    assert plan.layout.token_ids == lab.engine.run_request(request).layout.token_ids, (
+        "the plan lays the prompt out as the run does")
     with pytest.raises(KeyError, match="is not in the store"):
-        prompt_tokens(lab.engine, "Hi.", ["0" * 32], "Who?")
+        prompt_tokens(lab.engine, lab.engine.request(prefix="Hi.", chunks=["0" * 32],
+                                                     question="Who?"))
 
 
 def test_context_check_and_work():

@@ -178,7 +178,7 @@ def test_one_queued_model_call_per_client(served):
 def test_bad_input_over_the_api_gets_the_message_and_keeps_the_store(served, endpoint, args,
                                                                       message):
     lab, url = served
-    args = tuple([lab.example_keys[0]] if a == ["EXAMPLE"] else a for a in args)
+    args = tuple([next(iter(lab.example_titles))] if a == ["EXAMPLE"] else a for a in args)
     before = lab.engine.store.stats()
     with pytest.raises(AppError) as err:
         visitor(url).predict(*args, api_name=endpoint)
@@ -229,7 +229,8 @@ def test_the_limits_table_is_true_for_the_api_as_served(served):
     lab, url = served
     table = limits_table(lab)
     assert "| new tokens per answer | 64 |" in table
-    assert "| LegoLink k / CacheBlend ratio | 0..1024 / 0..1 |" in table
+    assert ("| k: tokens recomputed per chunk (legolink, querylink) | 0..1024, default 16 |"
+            in table)
     assert "| prompt + new tokens of one model call | 4,096 |" in table
     client = visitor(url)
     key = compile_text(client, "ab", "tiny")

@@ -8,7 +8,7 @@ import pytest
 from app import compose, library
 from app.lab import Lab
 from app.limits import AppLimits
-from engine.link.base import Kind
+from engine import Kind
 from tests.app.conftest import DOC_A, DOC_B, final
 
 ALL = ["full_recompute", "prefix_cache", "naive", "cacheblend", "legolink"]

@@ -52,7 +52,7 @@ def test_eight_users_at_once(engine):
     # One shared chunk plus one per user, each compiled exactly once; each user sees its own.
     assert len({o["shared"] for o in outcomes}) == 1
     assert stats.num_compiled == USERS + 1
-    assert stats.num_chunks == USERS + 1 + len(lab.example_keys)
+    assert stats.num_chunks == USERS + 1 + len(lab.example_titles)
     assert all(o["mine"] == {o["shared"], o["own"]} for o in outcomes)
     # Each user: 2 compares and 1 inspect, each read by naive and legolink.
     hits = {c.key: c.hits for c in stats.chunks}

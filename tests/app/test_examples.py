@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from app import compose, story
+from app import compose, start
 from app.examples import (
     compile_examples,
     example_documents,
@@ -43,24 +43,24 @@ def test_examples_are_compiled_once_then_loaded_from_beside_the_model(tiny_engin
     first = Engine(config, model=tiny_model)
     lab = Lab.open(first, AppLimits())
     compiled = first.store.stats().num_compiled
-    assert compiled == len(lab.example_keys) > 0
+    assert compiled == len(lab.example_titles) > 0
     directory = examples_dir(first)
     assert directory.parent == tmp_path / "examples"
     saved = sorted(p.stem for p in directory.glob("*.safetensors"))
-    assert saved == sorted(lab.example_keys)
+    assert saved == sorted(lab.example_titles)
     assert json.loads((directory / "manifest.json").read_text())["documents"] == lab.examples
 
     later = Engine(config, model=tiny_model)  # the next start: nothing compiled
     again = Lab.open(later, AppLimits())
     assert later.store.stats().num_compiled == 0
-    assert again.examples == lab.examples and all(k in later.store for k in again.example_keys)
+    assert again.examples == lab.examples and all(k in later.store for k in again.example_titles)
     assert again.example_titles == lab.example_titles
 
 
 def test_a_damaged_example_file_is_compiled_again(tiny_engine_config, tiny_model, tmp_path):
     config = replace(tiny_engine_config, cache_dir=str(tmp_path))
     lab = Lab.open(Engine(config, model=tiny_model), AppLimits())
-    victim = examples_dir(lab.engine) / f"{lab.example_keys[0]}.safetensors"
+    victim = examples_dir(lab.engine) / f"{next(iter(lab.example_titles))}.safetensors"
     victim.write_bytes(victim.read_bytes()[:100])
     later = Engine(config, model=tiny_model)
     again = Lab.open(later, AppLimits())
@@ -75,8 +75,8 @@ def test_examples_come_back_after_an_operator_clear(lab):
     compiled = lab.engine.store.stats().num_compiled
     lab.libraries.clear_all()
     lab.engine.store._evicted.clear()  # forgotten too, as after many evictions
-    assert lab.ensure_examples(lab.example_keys) == len(lab.example_keys)
-    assert lab.engine.store.stats().num_compiled == compiled + len(lab.example_keys)
+    assert lab.ensure_examples(lab.example_titles) == len(lab.example_titles)
+    assert lab.engine.store.stats().num_compiled == compiled + len(lab.example_titles)
     assert compile_examples(lab.engine) == lab.examples
 
 
@@ -90,13 +90,13 @@ def test_example_request_fills_the_compose_tab(lab):
 
 
 def test_the_story_shows_reuse_across_prefixes_and_orders(lab):
-    stories = list(story.play(lab, "Who chairs the board?"))
+    stories = list(start.play(lab, "Who chairs the board?"))
     result = stories[-1]
     assert len(stories) == len(result["requests"]) == 4
     names = [r["name"] for r in result["requests"]]
     assert names == ["R1: prefix 1, order 1", "R2: prefix 1, order 2",
                      "R3: prefix 2, order 1", "R4: prefix 2, order 2"]
-    keys = story.story_requests(lab)[0][2]
+    keys = start.story_requests(lab)[0][2]
     chunk_tokens = sum(lab.engine.store.peek(k).num_tokens for k in keys)
     for r in result["requests"]:
         pc, lego = r["runs"]["prefix_cache"], r["runs"]["legolink-16"]
@@ -106,8 +106,8 @@ def test_the_story_shows_reuse_across_prefixes_and_orders(lab):
         assert lego["tokens_reused"] == chunk_tokens - 16 * len(keys)
         assert pc["tokens_reused"] < r["prompt_tokens"] // 10  # no common prefix worth the name
     assert [r["hits"] for r in result["requests"]] == [len(keys) * i for i in range(1, 5)]
-    table = story.story_table(result)
-    assert list(table.columns) == story.TABLE_HEADERS and len(table) == 4
-    assert "LegoLink answered" in story.story_summary(result)
+    table = start.story_table(result)
+    assert list(table.columns) == start.TABLE_HEADERS and len(table) == 4
+    assert "LegoLink answered" in start.story_summary(result)
     save_story(lab.engine, result)
     assert load_story(lab.engine) == json.loads(json.dumps(result))

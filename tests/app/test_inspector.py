@@ -12,7 +12,7 @@ import torch
 from app import library
 from app.inspector import INSPECT_TOKENS, Inspection, inspect_attention, render_attention, summary
 from tests.app.conftest import DOC_A, DOC_B
-from visualize.attention import difference_matrix, sink_masses
+from visualize.attention import difference_matrix
 
 ME = "visitor-1"
 
@@ -46,7 +46,7 @@ def test_inspect_draws_each_algorithm_side_by_side(lab, keys):
         "naive (rows: its own answer)", "legolink-4 (rows: its own answer)"]
     assert heatmap.layout.title.text == "Attention · all layers · all heads"
     for trace, result in zip(sinks.data, inspection.results.values(), strict=True):
-        assert list(trace.y) == pytest.approx(sink_masses(result, 3))
+        assert list(trace.y) == pytest.approx(result.sink_mass(3))
     # The scores are kept in half precision: 2 layers, 4 heads, 8 query rows.
     assert inspection.results["naive"].scores.dtype == torch.float16
     assert inspection.results["naive"].scores.shape[:3] == (2, 4, INSPECT_TOKENS)
@@ -58,9 +58,9 @@ def test_the_summary_is_computed_from_the_numbers_shown(lab, keys):
     run(lab, keys)
     inspection = kept(lab)
     for layer, head in ((None, None), (1, 2), (0, None)):
-        masses = {label: sum(sink_masses(r, 3, layer, head)) / 2
+        masses = {label: sum(r.sink_mass(3, layer, head)) / 2
                   for label, r in inspection.results.items()}
-        ref = sum(sink_masses(inspection.reference, 3, layer, head)) / 2
+        ref = sum(inspection.reference.sink_mass(3, layer, head)) / 2
         text = summary(inspection, 3, layer, head)
         where = (f"layer {layer}" if layer is not None else "all layers") + ", " + (
             f"head {head}" if head is not None else "all heads")

@@ -89,7 +89,7 @@ def test_one_bad_file_refuses_the_upload_and_keeps_the_store(lab, write, name, c
 
 def test_compile_files_refuses_no_files_and_too_many(lab, write):
     refused(lambda: library.compile_files(lab, ME, []), "no files given")
-    many = [write(f"d{i}.txt", f"document {i}") for i in range(lab.documents.max_files + 1)]
+    many = [write(f"d{i}.txt", f"document {i}") for i in range(lab.upload_limits.max_files + 1)]
     assert refused(lambda: library.compile_files(lab, ME, many), "21 files") == \
         "21 files given; at most 20 per upload"
     assert own_keys(lab) == set()
@@ -138,7 +138,7 @@ def test_each_visitor_sees_the_examples_and_its_own_chunks(lab):
     _, mine = library.compile_text(lab, ME, DOC_A, "mine")
     _, theirs = library.compile_text(lab, OTHER, DOC_B, "theirs")
     my_view = {key for _, key in library.chunk_choices(lab, ME)}
-    assert my_view == set(lab.example_keys) | {mine[0]["key"]}
+    assert my_view == set(lab.example_titles) | {mine[0]["key"]}
     assert theirs[0]["key"] not in my_view
     table = library.library_table(lab, ME)
     assert list(table.columns) == library.TABLE_HEADERS
@@ -166,12 +166,12 @@ def test_evict_and_clear_touch_only_the_visitors_own_chunks(lab):
     _, theirs = library.compile_text(lab, OTHER, DOC_B, "birch")
     refused(lambda: library.evict(lab, ME, theirs[0]["key"]),
             f"chunk {theirs[0]['key']!r} is not in your library")
-    refused(lambda: library.evict(lab, ME, lab.example_keys[0]),
+    refused(lambda: library.evict(lab, ME, next(iter(lab.example_titles))),
             "the examples are shared by every visitor: they cannot be evicted")
     refused(lambda: library.evict(lab, ME, ""), "choose one of your chunks to evict")
     assert library.clear(lab, ME) == "Cleared your 1 chunk(s); the examples stay."
     assert theirs[0]["key"] in lab.engine.store and mine[0]["key"] not in lab.engine.store
-    assert all(key in lab.engine.store for key in lab.example_keys)
+    assert all(key in lab.engine.store for key in lab.example_titles)
 
 
 def test_summary_counts_the_visitors_share_and_escapes_titles(lab):
@@ -180,7 +180,7 @@ def test_summary_counts_the_visitors_share_and_escapes_titles(lab):
     summary = library.library_summary(lab, ME)
     used = size_text((len(DOC_A) + 2) * lab.engine.model.bytes_per_token)
     assert summary.startswith(f"**Your library:** 1 chunk(s) of yours + "
-                              f"{len(lab.example_keys)} examples · yours take **{used}**")
+                              f"{len(lab.example_titles)} examples · yours take **{used}**")
     assert "<img" not in summary and "](" not in summary and "http:" not in summary
     assert "Evicted by the store" in summary and "&lt;img src=http&#58;" in summary
 
@@ -189,7 +189,7 @@ def test_releasing_a_session_drops_its_chunks(lab):
     _, mine = library.compile_text(lab, ME, DOC_A, "alder")
     lab.libraries.release(ME)
     assert mine[0]["key"] not in lab.engine.store
-    assert all(key in lab.engine.store for key in lab.example_keys)
+    assert all(key in lab.engine.store for key in lab.example_titles)
 
 
 def test_store_wide_actions_are_for_the_operator_only(lab):
@@ -216,7 +216,7 @@ def test_operator_saves_loads_and_clears_the_store(engine):
     assert len(lab.engine.store) == 0 and own_keys(lab, OTHER) == set()
     assert library.load_store(lab, ME, "mine") == \
         f"Loaded {len(saved)} new chunk(s) from store 'mine'."
-    assert store_keys(lab) == saved and own_keys(lab) >= saved - set(lab.example_keys)
+    assert store_keys(lab) == saved and own_keys(lab) >= saved - set(lab.example_titles)
     refused(lambda: library.load_store(lab, ME, "second"),
             "no saved store named 'second' (saved: mine)")
 

@@ -24,7 +24,7 @@ def test_sessions_kept_by_gradio_and_by_the_app_are_bounded(engine):
             clients.append(client)  # still open: only the caps can release them
         assert len(demo.state_holder.session_data) <= 2, "Gradio's copies over kept_outputs"
         assert len(lab.libraries.sessions()) <= 3, "libraries over max_sessions"
-        assert len(engine.store) == len(lab.example_keys) + 3  # released visitors' chunks went
+        assert len(engine.store) == len(lab.example_titles) + 3  # released visitors' chunks went
     finally:
         for client in clients:
             client.close()

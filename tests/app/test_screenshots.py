@@ -12,7 +12,7 @@ import pytest
 
 from app.lab import Lab
 from app.limits import AppLimits
-from app.story import first_story
+from app.start import first_story
 from engine import Engine
 from tests.app import pages
 from tests.app.conftest import serve

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bench.cli import parse_args
-from bench.common import DEFAULT_ALGORITHMS
 from bench.frontier import FRONTIER_ALGORITHMS
+from engine import DEFAULT_ALGORITHMS
 
 
 def test_each_command_takes_its_own_default_algorithms():

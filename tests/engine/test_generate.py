@@ -60,3 +60,11 @@ def test_attention_inspection_rows_and_masking(tiny4_engine, key):
         assert float(w[:, :, row, pos + 1:].sum()) == 0.0
     masses = ins.sink_mass(4)
     assert len(masses) == 2 and all(0 <= m <= 1 for m in masses)
+    starts = [c.start for c in ins.run.layout.chunks]
+    for layer, head in ((None, None), (1, 2), (0, None), (None, 3)):
+        picked = w[layer] if layer is not None else w
+        picked = picked[..., head, :, :] if head is not None else picked
+        per_key = picked.reshape(-1, picked.shape[-1]).mean(0)  # every remaining row alike
+        expected = [float(per_key[s:s + 4].sum()) for s in starts]
+        assert ins.sink_mass(4, layer, head) == pytest.approx(expected, abs=1e-6), (
+            f"sink mass at layer {layer}, head {head} is not the mean attention there")

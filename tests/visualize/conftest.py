@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.generate import RunResult
-from engine.inspection import InspectResult
-from engine.link.base import Kind
-from engine.prompt import Layout, Segment
+from engine import InspectResult, Kind, Layout, RunResult, Segment
 
 N, C, R = Kind.NEW, Kind.CACHED, Kind.RECOMPUTED
 

@@ -13,7 +13,6 @@ from visualize.attention import (
     attention_matrix,
     pool_columns,
     sink_mass_bars,
-    sink_masses,
 )
 
 
@@ -97,9 +96,9 @@ def test_sink_mass_bars_are_the_results_sink_mass(inspections):
     assert [t.name for t in fig.data] == ["naive", "legolink-2"]
     for trace, result in zip(fig.data, inspections.values(), strict=True):
         assert list(trace.x) == ["C1", "C2"]
-        # The engine's sink mass averages every query row; ours too, NaN-free.
-        assert list(trace.y) == pytest.approx(result.sink_mass(2, None), abs=1e-6)
-        assert sink_masses(result, 2, 1, 0) == pytest.approx([
+        # The bars are the engine's numbers (InspectResult.sink_mass), drawn as they are.
+        assert list(trace.y) == result.sink_mass(2, None)
+        assert list(sink_mass_bars({"x": result}, 2, 1, 0).data[0].y) == pytest.approx([
             float(torch.softmax(result.scores[1, 0], -1).mean(0)[s:s + 2].sum())
             for s in (3, 8)], abs=1e-6)
         assert list(trace.customdata) == ["alpha", "beta"]

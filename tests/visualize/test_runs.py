@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from engine.link.base import Kind
-from engine.prompt import Layout, Segment
+from engine import Kind, Layout, Segment
 from tests.visualize.conftest import MASKS, C, N, make_run
 from visualize.mask import recompute_mask_strip, segment_names
 from visualize.style import KIND_COLORS, algorithm_color, token_label

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.link.base import Kind, LinkAlgorithm, LinkInput
+from engine.link import AlgorithmSpec, Kind, Layout, LinkAlgorithm, LinkContext, LinkInput, Segment
 from engine.link.querylink import QueryLink, recompute_budget, sink_positions, top_positions
-from engine.prompt import Layout, Segment, build_layout
+from engine.prompt import build_layout
 
 DOCS = [
     "The lighthouse keeper logged every passing ship in a green notebook, wrote the weather "
@@ -78,8 +78,8 @@ class _Fixed(LinkAlgorithm):
 
     name = "fixed"
 
-    def __init__(self, chosen: torch.Tensor) -> None:
-        super().__init__("fixed")
+    def __init__(self, chosen: torch.Tensor, context: LinkContext) -> None:
+        super().__init__(AlgorithmSpec.parse("naive"), context)
         self.chosen = chosen
 
     def select(self, layout: Layout) -> torch.Tensor:
@@ -98,9 +98,10 @@ def test_probe_and_split_passes_compute_what_one_pass_would(tiny4_engine, keys):
     """The probe writes K/V only where the final pass writes them again or exactly (the
     prefix), so the linked cache equals one pass over the same recompute set."""
     order = [keys[2], keys[0], keys[1]]
-    ours = _link(tiny4_engine, QueryLink("querylink-6", 6), order)
+    context = LinkContext(tiny4_engine.prefix_cache)
+    ours = _link(tiny4_engine, QueryLink(AlgorithmSpec.parse("querylink-6"), context), order)
     chosen = ours.mask == Kind.RECOMPUTED
-    one = _link(tiny4_engine, _Fixed(chosen), order)
+    one = _link(tiny4_engine, _Fixed(chosen, context), order)
     assert torch.equal(ours.mask, one.mask)
     n = ours.layout.num_tokens
     for name in ("k", "v"):

@@ -118,8 +118,8 @@ def test_bytes_per_token_is_exact(family_model):
 
 
 def test_config_validates():
-    with pytest.raises(ValueError, match="recompute_ratio"):
-        EngineConfig(recompute_ratio=1.5)
+    with pytest.raises(ValueError, match="max_new_tokens must be > 0"):
+        EngineConfig(max_new_tokens=0)
     with pytest.raises(ValueError, match="dtype"):
         EngineConfig(dtype="int8")
     cfg = EngineConfig(device="auto", dtype="auto")

@@ -33,7 +33,7 @@ def _replica(engine: Engine, url: str, prefetch: bool = False, **config) -> Engi
     (without prefetching unless asked: these tests count what a request reads)."""
     replica = Engine(replace(engine.config, store_url=url, store_prefetch=prefetch, **config),
                      model=engine.model)
-    replica.store.shared.tier.retry_after_s = 0.05  # tests need not wait 2 s for a retry
+    replica.store.tier.retry_after_s = 0.05  # tests need not wait 2 s for a retry
     return replica
 
 
@@ -47,7 +47,7 @@ def _wait_for(condition, timeout_s: float = 10.0) -> bool:
 
 
 def _subscribed(server, replica: Engine) -> None:
-    assert _wait_for(lambda: replica.store.shared.tier.num_listeners() >= 1), (
+    assert _wait_for(lambda: replica.store.tier.num_listeners() >= 1), (
         "the prefetcher never subscribed")
 
 
@@ -90,11 +90,11 @@ def test_a_prefetch_never_evicts(tiny4_engine, redis_server):
 
 def test_the_prefetcher_survives_a_redis_restart(tiny4_engine, redis_server):
     b = _replica(tiny4_engine, redis_server.url, prefetch=True)
-    b.store.shared.tier.retry_after_s = 0.1
+    b.store.tier.retry_after_s = 0.1
     _subscribed(redis_server, b)
     redis_server.kill()
     redis_server.start()  # back, empty, on the same port: b must subscribe again by itself
-    assert _wait_for(lambda: b.store.shared.tier.num_listeners() == 1), (
+    assert _wait_for(lambda: b.store.tier.num_listeners() == 1), (
         "the prefetcher did not subscribe again")
     a = _replica(tiny4_engine, redis_server.url)
     key = a.compile(TEXTS[0])
@@ -237,7 +237,7 @@ def test_redis_killed_during_a_request_then_back(tiny4_engine, redis_server, mon
     a, b = _replica(tiny4_engine, redis_server.url), _replica(tiny4_engine, redis_server.url)
     keys = [a.compile(t) for t in TEXTS[:2]]
     expected = a.run("Sys.", keys, "Q?", "naive", max_new_tokens=4)
-    tier = b.store.shared.tier
+    tier = b.store.tier
     read, first_read = tier.get, threading.Event()
 
     def read_then_crash(key):  # Redis dies once B has read the first chunk of its request

@@ -30,7 +30,7 @@ REPLICA = textwrap.dedent("""
     compile_chunk = engine.engine.compile_chunk
     engine.engine.compile_chunk = lambda m, ids: (compile_chunk(m, ids), time.sleep(0.2))[0]
     e = Engine(EngineConfig(model={model!r}, device="cpu", dtype="float32", cache_dir={cache!r}))
-    assert e.store.shared is not None, "EPIC_STORE_URL did not reach the store"
+    assert e.store.tier is not None, "EPIC_STORE_URL did not reach the store"
 
     def race(texts):  # four threads compile every text, each starting at another one
         keys = [None] * len(texts)

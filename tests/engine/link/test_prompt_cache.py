@@ -1,12 +1,12 @@
 """The prefix cache's entries: copies under a count and a byte budget, the memory of a leaving
-entry reused for the next one (engine/prefix_cache.py)."""
+entry reused for the next one (engine/link/prompt_cache.py)."""
 
 from __future__ import annotations
 
 import torch
 
-from engine.link.prefix_cache import PrefixCache
-from engine.runtime.kv import KVBuffer
+from engine.link.prompt_cache import PrefixCache
+from engine.runtime import KVBuffer
 
 
 def prompt_kv(seed: int, n: int) -> KVBuffer:

@@ -11,11 +11,10 @@ from app import benchmark, controls
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
 from app.render import column_widths
+from app.ui_compose import default_names
 from app.wiring import Guard, Step, step
-from engine.link.registry import ALGORITHMS
+from engine import algorithm_names
 from visualize.bench import score_vs_ttft
-
-DEFAULT = ["full_recompute", "naive", "cacheblend", "legolink"]
 
 
 @dataclass
@@ -28,8 +27,7 @@ class BenchTab:
     lengths: gr.CheckboxGroup
     repeats: gr.Slider
     algorithms: gr.CheckboxGroup
-    k: gr.Slider
-    ratio: gr.Slider
+    knobs: dict[str, gr.Slider]  # one per declared parameter, by name (controls.knobs)
     run_accuracy: gr.Button
     run_speed: gr.Button
     run_frontier: gr.Button
@@ -49,12 +47,12 @@ def build(lab: Lab) -> BenchTab:
     lengths = benchmark.speed_lengths(lab)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            algorithms = controls.Choices(list(ALGORITHMS), value=DEFAULT, label="Algorithms",
+            algorithms = controls.Choices(list(algorithm_names()), value=default_names(),
+                                          label="Algorithms",
                                           info="full_recompute always runs: the reference",
                                           elem_id="bench-algorithms")
             with gr.Row():
-                k = controls.recompute_k(lab)
-                ratio = controls.recompute_ratio(lab)
+                knobs = controls.knobs()
         with gr.Column(scale=2, min_width=300):
             gr.Markdown("**Accuracy** on bundled examples: score and fidelity against TTFT.")
             dataset = gr.Dropdown(list(BENCH_DATASETS), value=next(iter(BENCH_DATASETS)),
@@ -88,7 +86,7 @@ def build(lab: Lab) -> BenchTab:
                                                      wide={"algorithm": 150}))
     files = gr.File(label="Download: results JSON and the figure as HTML", file_count="multiple",
                     interactive=False)
-    return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, k, ratio,
+    return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, knobs,
                     run_accuracy, run_speed, run_frontier, summary, figure, table, files)
 
 
@@ -96,13 +94,14 @@ def wire(lab: Lab, tab: BenchTab, guard: Guard, after: Step) -> None:
     """Attach the benchmark events (API: bench_accuracy, bench_speed, bench_frontier); `after`
     refreshes the visitor's library (a run compiles chunks and evicts them again)."""
     outputs = [tab.figure, tab.table, tab.summary, tab.files]
+    k, ratio, extra = tab.knobs["k"], tab.knobs["ratio"], controls.appended(tab.knobs)
     guard.chain(tab.run_accuracy.click,
-                [step(lab, benchmark.bench_accuracy,
-                      [tab.dataset, tab.limit, tab.algorithms, tab.k, tab.ratio,
-                       tab.max_chunks], outputs, "bench_accuracy", model=True), after])
+                [step(lab, controls.with_knobs(benchmark.bench_accuracy),
+                      [tab.dataset, tab.limit, tab.algorithms, k, ratio, tab.max_chunks,
+                       *extra], outputs, "bench_accuracy", model=True), after])
     guard.chain(tab.run_speed.click,
-                [step(lab, benchmark.bench_speed,
-                      [tab.lengths, tab.repeats, tab.algorithms, tab.k, tab.ratio], outputs,
+                [step(lab, controls.with_knobs(benchmark.bench_speed),
+                      [tab.lengths, tab.repeats, tab.algorithms, k, ratio, *extra], outputs,
                       "bench_speed", model=True), after])
     guard.chain(tab.run_frontier.click,
                 [step(lab, benchmark.bench_frontier, [tab.dataset, tab.limit, tab.max_chunks],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app import compose
+from app import compose, controls
 from app.controls import Choices, Radio, Slider
 from app.inspector import (
     DEFAULT_ALGORITHMS,
@@ -19,7 +19,7 @@ from app.inspector import (
 from app.lab import Lab
 from app.ui_compose import ComposeTab
 from app.wiring import Step, bind, private, step
-from engine.link.registry import ALGORITHMS
+from engine import algorithm_names
 from visualize.attention import attention_heatmaps, sink_mass_bars
 
 
@@ -48,7 +48,7 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
                                                   compose_tab.question.value),
                           elem_classes="status", elem_id="inspect-request")
     with gr.Row(equal_height=True):
-        algorithms = Choices(list(ALGORITHMS), value=list(DEFAULT_ALGORITHMS),
+        algorithms = Choices(list(algorithm_names()), value=list(DEFAULT_ALGORITHMS),
                                       label="Algorithms, side by side", scale=3,
                                       elem_id="inspect-algorithms")
         mode = Radio(MODE_CHOICES, value="minmax", label="Values", scale=2,
@@ -76,10 +76,10 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
 
 def inspect_step(lab: Lab, c: ComposeTab, i: InspectTab, api_name: str | None) -> Step:
     """The model call of the Inspect tab (on its button, or after another tab's)."""
-    inputs = [*c.request, i.algorithms, c.k, c.ratio, i.layer, i.all_layers, i.head,
-              i.all_heads, i.mode, i.sink_tokens]
-    return step(lab, inspect_attention, inputs, [i.heatmap, i.sinks, i.summary], api_name,
-                model=True)
+    inputs = [*c.request, i.algorithms, c.knobs["k"], c.knobs["ratio"], i.layer, i.all_layers,
+              i.head, i.all_heads, i.mode, i.sink_tokens, *controls.appended(c.knobs)]
+    return step(lab, controls.with_knobs(inspect_attention), inputs,
+                [i.heatmap, i.sinks, i.summary], api_name, model=True)
 
 
 def wire(lab: Lab, c: ComposeTab, i: InspectTab, guard: object, after: Step) -> None:

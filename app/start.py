@@ -1,5 +1,5 @@
-"""The guided story: one question over the same example documents under 2 prefixes x 2 orders,
-each request answered by prefix_cache and by LegoLink.
+"""Start tab handlers: the guided story, one question over the same example documents under 2
+prefixes x 2 orders, each request answered by prefix_cache and by LegoLink.
 
 prefix_cache computes exactly what full recompute computes (it reuses only an identical token
 prefix), so it is the reference the LegoLink answers are measured against. The story starts
@@ -17,10 +17,10 @@ import plotly.graph_objects as go
 
 from app.budget import answer_work, check_context, prompt_tokens
 from app.errors import user_errors
+from app.inspector import DEFAULT_ALGORITHMS as INSPECTED
 from app.lab import Lab
 from app.library import PROGRESS
-from engine.fidelity import measure
-from engine.link.base import Kind
+from engine import measure
 from visualize.story import story_figure
 
 ALGORITHMS = ("prefix_cache", "legolink")
@@ -79,7 +79,7 @@ def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS) -> Iterator[
                                         max_new_tokens=NEW_TOKENS) for algorithm in ALGORITHMS]
         checked.append((name, prefix, per_algorithm))
     lab.ensure_examples(keys)
-    sizes = [prompt_tokens(engine, r[0].prefix, r[0].chunks, r[0].question) for _, _, r in checked]
+    sizes = [prompt_tokens(engine, requests[0]) for _, _, requests in checked]
     limit = min(lab.limits.context_tokens, engine.context_limit)
     for size in sizes:
         check_context(size, NEW_TOKENS, limit)
@@ -104,7 +104,7 @@ def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS) -> Iterator[
                 "compiled": missing, "prompt_tokens": exact.num_prompt_tokens,
                 "hits": hits_so_far, "first_token_match": fidelity.first_token_match,
                 "answer_match": fidelity.answer_match,
-                "runs": {r.algorithm: {"tokens_reused": sum(1 for m in r.mask if m == Kind.CACHED),
+                "runs": {r.algorithm: {"tokens_reused": r.counts.num_cached,
                                        "ttft_ms": round(r.ttft_ms, 1), "text": r.text}
                          for r in runs}})
             yield story
@@ -130,5 +130,5 @@ def inspect_last(lab: Lab, session: str, question: str) -> tuple:
     """The story's last request put in the Compose tab, for the Inspect tab -> (prefix,
     chunks, question, algorithms to inspect, the Inspect tab selected)."""
     _, prefix, chunks = story_requests(lab)[-1]
-    return (lab.presets.prefixes[prefix], chunks, question, ["naive", "legolink"],
+    return (lab.presets.prefixes[prefix], chunks, question, list(INSPECTED),
             gr.Tabs(selected="inspect"))
