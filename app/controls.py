@@ -73,16 +73,16 @@ class FreeDropdown(gr.Dropdown):
 NAMED = ("k", "ratio")
 
 
-def knob(parameter: Parameter) -> Slider:
-    """The slider of one parameter, labelled with the algorithms it sets."""
+def knob(parameter: Parameter, tab: str) -> Slider:
+    """The slider of one parameter on one tab, labelled with the algorithms it sets."""
     return Slider(parameter.low, parameter.high, value=parameter.default, step=parameter.step,
                   label=f"{parameter.label} ({', '.join(users(parameter))})",
-                  info=parameter.help, elem_id=f"knob-{parameter.name}")
+                  info=parameter.help, elem_id=f"{tab}-{parameter.name}")
 
 
-def knobs() -> dict[str, Slider]:
+def knobs(tab: str) -> dict[str, Slider]:
     """One slider per declared parameter, by name (k, ratio, then any declared since)."""
-    return {p.name: knob(p) for p in parameters()}
+    return {p.name: knob(p, tab) for p in parameters()}
 
 
 def appended(sliders: dict[str, Slider]) -> list[Slider]:

@@ -52,7 +52,7 @@ def build(lab: Lab) -> BenchTab:
                                           info="full_recompute always runs: the reference",
                                           elem_id="bench-algorithms")
             with gr.Row():
-                knobs = controls.knobs()
+                knobs = controls.knobs("bench")
         with gr.Column(scale=2, min_width=300):
             gr.Markdown("**Accuracy** on bundled examples: score and fidelity against TTFT.")
             dataset = gr.Dropdown(list(BENCH_DATASETS), value=next(iter(BENCH_DATASETS)),

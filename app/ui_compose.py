@@ -79,10 +79,10 @@ def build(lab: Lab) -> ComposeTab:
                                     info="pick one or type your own", elem_id="question")
         with gr.Column(scale=2, min_width=300):
             algorithms = controls.Choices(list(algorithm_names()), value=default_names(),
-                                          label="Algorithms",
+                                          label="Algorithms", elem_id="compose-algorithms",
                                           info="full_recompute always runs first as the "
                                                "reference; unchecked, its row is hidden")
-            knobs = controls.knobs()
+            knobs = controls.knobs("compose")
             max_new_tokens = controls.max_new_tokens(lab)
             run = gr.Button("Run comparison", variant="primary", size="lg", elem_id="run-compare")
     reuse = gr.Markdown(label="Reuse", elem_classes="status", elem_id="reuse")

@@ -11,6 +11,7 @@ import pytest
 
 from app.lab import Lab
 from app.limits import AppLimits
+from app.ui_compose import default_names
 from engine import Engine
 from tests.app import pages
 from tests.app.conftest import DOC_A, DOC_B, serve
@@ -147,7 +148,7 @@ def test_the_story_and_its_inspect_link(page):
 def test_benchmarks(page):
     pages.open_tab(page, "Benchmark")
     algorithms = page.locator("#bench-algorithms")
-    for name in ("full_recompute", "naive", "cacheblend", "legolink"):
+    for name in default_names():
         algorithms.get_by_label(name, exact=True).uncheck()
     page.locator("#run-accuracy").click()
     pages.error_toast(page, "choose at least one algorithm")
