@@ -23,11 +23,11 @@ from app.lab import Lab
 from app.render import answer_diff_html, md
 from engine import (
     REFERENCE,
+    AlgorithmSpec,
     Fidelity,
     Request,
     RunResult,
-    algorithm,
-    algorithm_names,
+    algorithm_choices,
     measure,
     parameters,
     whole_number,
@@ -40,13 +40,15 @@ TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tok
 
 
 def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
-    """The chosen algorithms in the registry's order; unknown names are refused."""
-    chosen = list(algorithms or [])
-    for name in chosen:
-        algorithm(name)  # refuses an unknown name, naming the choices
+    """The chosen algorithms (names, or name-variant) in the registry's order, each once;
+    unknown ones are refused."""
+    chosen = list(dict.fromkeys(algorithms or []))
+    for choice in chosen:
+        AlgorithmSpec.of(choice)  # refuses an unknown name or variant, naming the choices
     if not chosen:
         raise ValueError("choose at least one algorithm")
-    return [name for name in algorithm_names() if name in chosen]
+    options = algorithm_choices()
+    return sorted(chosen, key=lambda c: options.index(c) if c in options else len(options))
 
 
 def settings(**by_name: Any) -> dict[str, Any]:
@@ -69,9 +71,9 @@ def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: An
     engine = lab.engine
     new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
                               lab.limits.new_tokens_limit(engine.config))
-    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
+    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=choice,
                                max_new_tokens=new_tokens, **values)
-                for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
+                for choice in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
     first = requests[0]
     lab.libraries.check(session, first.chunks)
     lab.ensure_examples(first.chunks)
@@ -179,17 +181,19 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     work = answer_work(num_tokens, requests[0].max_new_tokens, len(requests))
     with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
         for request in requests:
-            name, label = request.algorithm.name, request.algorithm.label
+            label = request.algorithm.label
+            # Every request is a chosen one but the reference, which runs anyway.
+            show = request.algorithm.name != REFERENCE or REFERENCE in chosen
             result = None
             for piece in lab.engine.stream_request(request):
                 result = piece.result
-                if result is None and name in chosen:
+                if result is None and show:
                     partial = [label, piece.text + " ▌", "…", "…", None, None, None, None, None]
                     yield _table([*map(_row, measured), partial]), skip, skip, skip, skip, skip
             result = retitled(result, titles)
             reference = reference or result
             tokens = tokens or prompt_tokens_text(lab, result)
-            if name in chosen:
+            if show:
                 shown.append(result)
                 measured.append(report_row(result, reference))
                 yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),

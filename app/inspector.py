@@ -119,7 +119,7 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
             result = replace(result, run=retitled(result.run, titles),
                              scores=result.scores.half())  # half the memory, enough to draw
             reference = reference or result
-            if request.algorithm.name in chosen:
+            if request.algorithm.name != REFERENCE or REFERENCE in chosen:  # it runs anyway
                 results[result.run.algorithm] = result
     inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
     lab.libraries.keep_inspection(session, inspection, inspection.num_bytes)

@@ -13,7 +13,7 @@ from app.lab import Lab
 from app.render import column_widths
 from app.ui_compose import default_names
 from app.wiring import Guard, Step, step
-from engine import algorithm_names
+from engine import algorithm_choices
 from visualize.bench import score_vs_ttft
 
 
@@ -47,7 +47,7 @@ def build(lab: Lab) -> BenchTab:
     lengths = benchmark.speed_lengths(lab)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            algorithms = controls.Choices(list(algorithm_names()), value=default_names(),
+            algorithms = controls.Choices(list(algorithm_choices()), value=default_names(),
                                           label="Algorithms",
                                           info="full_recompute always runs: the reference",
                                           elem_id="bench-algorithms")

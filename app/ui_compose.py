@@ -15,7 +15,7 @@ from app.controls import FreeDropdown
 from app.lab import Lab
 from app.render import column_widths
 from app.wiring import Guard, bind, private, step
-from engine import DEFAULT_ALGORITHMS, algorithm_names, split_label
+from engine import DEFAULT_ALGORITHMS, algorithm_choices, split_label
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
@@ -78,7 +78,7 @@ def build(lab: Lab) -> ComposeTab:
                                     allow_custom_value=True, label="Question",
                                     info="pick one or type your own", elem_id="question")
         with gr.Column(scale=2, min_width=300):
-            algorithms = controls.Choices(list(algorithm_names()), value=default_names(),
+            algorithms = controls.Choices(list(algorithm_choices()), value=default_names(),
                                           label="Algorithms", elem_id="compose-algorithms",
                                           info="full_recompute always runs first as the "
                                                "reference; unchecked, its row is hidden")
@@ -110,9 +110,9 @@ def build(lab: Lab) -> ComposeTab:
 
 
 def default_names() -> list[str]:
-    """The algorithms checked at first: those of the default labels, in the registry's order."""
-    chosen = {split_label(label)[0] for label in DEFAULT_ALGORITHMS}
-    return [name for name in algorithm_names() if name in chosen]
+    """The choices checked at first: those of the default labels, in the registry's order."""
+    chosen = {"-".join(filter(None, split_label(label)[:2])) for label in DEFAULT_ALGORITHMS}
+    return [choice for choice in algorithm_choices() if choice in chosen]
 
 
 def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Markdown,

@@ -19,7 +19,7 @@ from app.inspector import (
 from app.lab import Lab
 from app.ui_compose import ComposeTab
 from app.wiring import Step, bind, private, step
-from engine import algorithm_names
+from engine import algorithm_choices
 from visualize.attention import attention_heatmaps, sink_mass_bars
 
 
@@ -48,7 +48,7 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
                                                   compose_tab.question.value),
                           elem_classes="status", elem_id="inspect-request")
     with gr.Row(equal_height=True):
-        algorithms = Choices(list(algorithm_names()), value=list(DEFAULT_ALGORITHMS),
+        algorithms = Choices(list(algorithm_choices()), value=list(DEFAULT_ALGORITHMS),
                                       label="Algorithms, side by side", scale=3,
                                       elem_id="inspect-algorithms")
         mode = Radio(MODE_CHOICES, value="minmax", label="Values", scale=2,

@@ -16,13 +16,13 @@ from engine.config import EngineConfig
 from engine.generate import RunResult, StreamPiece, generate
 from engine.inspection import InspectResult, attention_scores
 from engine.link import (
+    DEFAULT_COMPILE,
     FloorTiming,
     LinkAlgorithm,
     LinkContext,
     LinkInput,
     LinkResult,
     PrefixCache,
-    compile_chunk,
     floor_pass,
 )
 from engine.prompt import PromptPlan, build_layout, chunk_token_ids
@@ -86,7 +86,7 @@ class Engine:
         ids = chunk_token_ids(self.tokenizer, text)
         with self._lock:
             return self.store.get_or_compile(ids, clean_title(title) or title_of(text),
-                                             partial(compile_chunk, self.model))
+                                             partial(DEFAULT_COMPILE.compile, self.model))
 
     def compile_document(self, text: str, title: str = "") -> list[str]:
         """Chunk a document under the configured token budget and compile every chunk."""
@@ -203,4 +203,4 @@ class Engine:
         """A request's chunks, each stored here, recompiled from the token ids it had when
         evicted, or read from the shared store. Unknown keys fail here, with a message, before
         anything is computed."""
-        return self.store.fetch_many(keys, partial(compile_chunk, self.model))
+        return self.store.fetch_many(keys, partial(DEFAULT_COMPILE.compile, self.model))

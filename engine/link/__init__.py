@@ -35,6 +35,7 @@ from engine.link.registry import (
     NAIVE,
     REFERENCE,
     algorithm,
+    algorithm_choices,
     algorithm_names,
     parameter,
     parameters,
@@ -44,9 +45,9 @@ from engine.link.registry import (
 from engine.link.spec import AlgorithmSpec, label_forms, parse_algorithms, split_label
 
 __all__ = ["DEFAULT_ALGORITHMS", "DEFAULT_COMPILE", "NAIVE", "RECOMPUTE_K", "RECOMPUTE_RATIO",
-           "REFERENCE", "AlgorithmSpec", "CachedChunk", "CompileVariant", "Counts",
-           "FloorTiming", "Kind", "Layout", "LinkAlgorithm", "LinkContext", "LinkInput",
-           "LinkResult", "Parameter", "PrefixCache", "PrefixCacheStats", "Segment",
-           "algorithm", "algorithm_names", "compile_chunk", "final_pass", "floor_pass",
+           "REFERENCE", "AlgorithmSpec", "CachedChunk", "CompileVariant", "Counts", "FloorTiming",
+           "Kind", "Layout", "LinkAlgorithm", "LinkContext", "LinkInput", "LinkResult",
+           "Parameter", "PrefixCache", "PrefixCacheStats", "Segment", "algorithm",
+           "algorithm_choices", "algorithm_names", "compile_chunk", "final_pass", "floor_pass",
            "gather", "kind_mask", "label_forms", "parameter", "parameters", "parse_algorithms",
            "real_number", "register", "split_label", "users", "whole_number"]

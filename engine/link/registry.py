@@ -52,6 +52,13 @@ def algorithm_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def algorithm_choices() -> tuple[str, ...]:
+    """What a user picks from (the app's checkboxes), in display order: every name, followed
+    by `name-variant` for each of its variants."""
+    return tuple(choice for name, cls in _REGISTRY.items()
+                 for choice in (name, *(f"{name}-{variant}" for variant in cls.variants)))
+
+
 def algorithm(name: str) -> type[LinkAlgorithm]:
     """The class registered as `name`; a ValueError names the choices."""
     if not isinstance(name, str) or name not in _REGISTRY:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.link.base import LinkAlgorithm
-from engine.link.registry import REFERENCE, algorithm, algorithm_names, parameter
+from engine.link.registry import REFERENCE, algorithm, algorithm_choices, parameter
 
 LABEL = re.compile(r"(?P<name>[a-z][a-z0-9_]*)(?:-(?P<variant>[a-z][a-z0-9_]*))?"
                    r"(?:-(?P<number>\d+))?")
@@ -112,20 +112,18 @@ def parse_algorithms(specs: str | Iterable[str | AlgorithmSpec]) -> list[Algorit
 
 
 def label_forms() -> list[str]:
-    """How a label writes each registered algorithm, with what its number means:
-    "legolink-16 (k: tokens recomputed per chunk: 0..1024, default 16)"."""
+    """How a label writes each registered algorithm (and each variant), with what its number
+    means: "legolink-16 (k: tokens recomputed per chunk: 0..1024, default 16)"."""
     forms = []
-    for name in algorithm_names():
-        cls = algorithm(name)
-        spec = AlgorithmSpec.of(name)
-        labelled = cls.label_parameter()
-        variants = "".join(f", {name}-{v}-…" for v in cls.variants)
+    for choice in algorithm_choices():
+        spec = AlgorithmSpec.of(choice)
+        labelled = spec.algorithm.label_parameter()
         if labelled is None:
             forms.append(spec.label)
             continue
-        written = (labelled.write(v) for v in (labelled.low, labelled.high, labelled.default))
-        low, high, default = written
+        low, high, default = (labelled.write(v)
+                              for v in (labelled.low, labelled.high, labelled.default))
         percent = " in percent" if labelled.kind == "percent" else ""
         forms.append(f"{spec.label} ({labelled.label}{percent}: {low}..{high}, default "
-                     f"{default}{variants})")
+                     f"{default})")
     return forms

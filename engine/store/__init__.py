@@ -6,7 +6,6 @@ compile step is a function it is given. Imports nothing of the runtime."""
 from engine.store.chunk import ChunkFormat, ChunkKV
 from engine.store.codec import ChunkRefused
 from engine.store.prefetch import Prefetcher
-from engine.store.redis_tier import redact
 from engine.store.stats import ChunkInfo, StoreStats
 from engine.store.store import ChunkStore, CompileFn
 from engine.store.tier import SharedStatus, SharedTier, Subscription, check_url, open_tier
@@ -14,5 +13,4 @@ from engine.store.titles import MAX_TITLE_CHARS, chunk_titles, clean_title, titl
 
 __all__ = ["MAX_TITLE_CHARS", "ChunkFormat", "ChunkInfo", "ChunkKV", "ChunkRefused",
            "ChunkStore", "CompileFn", "Prefetcher", "SharedStatus", "SharedTier", "StoreStats",
-           "Subscription", "check_url", "chunk_titles", "clean_title", "open_tier", "redact",
-           "title_of"]
+           "Subscription", "check_url", "chunk_titles", "clean_title", "open_tier", "title_of"]

@@ -26,19 +26,22 @@ STRIDE = Parameter("stride", "toy_stride", "whole", 1, 8, 3, "stride: every n-th
 
 
 class Toy(LinkAlgorithm):
-    """Recompute every `stride`-th token of each chunk not at position 0."""
+    """Recompute every `stride`-th token of each chunk not at position 0 (variant "odd": from
+    the chunk's second token on)."""
 
     name = "toy"
     summary = "every stride-th token of each chunk not at position 0"
     paper = "this test"
     color = "#123456"
     parameters = (STRIDE,)
+    variants = ("odd",)
 
     def select(self, layout: Layout) -> torch.Tensor:
         chosen = super().select(layout)
+        offset = 1 if self.spec.variant == "odd" else 0
         for seg in layout.chunks:
             if seg.start != 0:
-                chosen[seg.start:seg.end:int(self.value(STRIDE))] = True
+                chosen[seg.start + offset:seg.end:int(self.value(STRIDE))] = True
         return chosen
 
 
@@ -50,11 +53,12 @@ def toy(monkeypatch):
     return Toy
 
 
-def _expected_mask(result, stride: int) -> list[int]:
+def _expected_mask(result, stride: int, offset: int = 0) -> list[int]:
     mask = [int(Kind.NEW)] * result.num_prompt_tokens
     for seg in result.layout.chunks:
         for i in range(seg.start, seg.end):
-            recomputed = seg.start != 0 and (i - seg.start) % stride == 0
+            recomputed = (seg.start != 0 and i - seg.start >= offset
+                          and (i - seg.start - offset) % stride == 0)
             mask[i] = int(Kind.RECOMPUTED if recomputed else Kind.CACHED)
     return mask
 
@@ -67,6 +71,8 @@ def test_the_engine_runs_it_by_name_label_and_keyword(toy, tiny4_engine):
     assert tiny4_engine.run("Hi.", keys, "Who?", "toy-2", max_new_tokens=2).mask == (
         by_keyword.mask)
     assert tiny4_engine.run("Hi.", keys, "Who?", "toy", max_new_tokens=2).algorithm == "toy-3"
+    odd = tiny4_engine.run("Hi.", keys, "Who?", "toy-odd-2", max_new_tokens=2)
+    assert odd.algorithm == "toy-odd-2" and list(odd.mask) == _expected_mask(odd, 2, 1)
     with pytest.raises(ValueError, match=r"toy_stride must be an integer in \[1, 8\], got 9"):
         tiny4_engine.run("Hi.", keys, "Who?", "toy", toy_stride=9)
 
@@ -90,7 +96,8 @@ def test_the_app_offers_it_with_its_knob_after_the_existing_inputs(
     assert (slider.minimum, slider.maximum, slider.value) == (1, 8, 3)
     assert slider.label == "stride: every n-th chunk token (toy)"
     for checkboxes in ("compose-algorithms", "inspect-algorithms", "bench-algorithms"):
-        assert shown[checkboxes].choices[-1] == ("toy", "toy"), checkboxes
+        assert shown[checkboxes].choices[-2:] == [("toy", "toy"), ("toy-odd", "toy-odd")], (
+            checkboxes)
     assert "| `toy` | stride (1..8, default 3) |" in notes.algorithms_markdown()
     assert "| stride: every n-th chunk token (toy) | 1..8, default 3 |" in limits_table(lab)
 
@@ -99,10 +106,9 @@ def test_the_app_offers_it_with_its_knob_after_the_existing_inputs(
         client = Client(url, verbose=False)
         key = client.predict(DOC_A, "a", api_name="/compile_text")[1][0]["key"]
         other = client.predict(DOC_B, "b", api_name="/compile_text")[1][0]["key"]
-        *_, report = client.predict("Hi.", [key, other], "Who?", ["toy"], 4, 0.2, 2, 2,
-                                    api_name="/run_compare")
-        row = report["results"][0]
-        assert row["algorithm"] == "toy-2"
+        *_, report = client.predict("Hi.", [key, other], "Who?", ["toy-odd", "toy"], 4, 0.2,
+                                    2, 2, api_name="/run_compare")
+        assert [r["algorithm"] for r in report["results"]] == ["toy-2", "toy-odd-2"]
         *_, report = client.predict("Hi.", [key, other], "Who?", ["toy"], 4, 0.2, 2,
                                     api_name="/run_compare")
         assert report["results"][0]["algorithm"] == "toy-3", "without it, its default"
