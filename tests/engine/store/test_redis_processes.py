@@ -23,12 +23,12 @@ pytestmark = pytest.mark.slow
 
 REPLICA = textwrap.dedent("""
     import json, sys, threading, time
-    import engine.engine
+    import engine.link.compile as compiling
     from engine import Engine, EngineConfig
 
     # The real compile, then a pause: a wider window for two replicas to race on one text.
-    compile_chunk = engine.engine.compile_chunk
-    engine.engine.compile_chunk = lambda m, ids: (compile_chunk(m, ids), time.sleep(0.2))[0]
+    compile_chunk = compiling.compile_chunk
+    compiling.compile_chunk = lambda m, ids: (compile_chunk(m, ids), time.sleep(0.2))[0]
     e = Engine(EngineConfig(model={model!r}, device="cpu", dtype="float32", cache_dir={cache!r}))
     assert e.store.tier is not None, "EPIC_STORE_URL did not reach the store"
 
