@@ -90,7 +90,7 @@ def test_run_comparison(page, tmp_path):
     pages.wait_unlocked(page)
     pages.pick_chunks(page, ["birch.md", "alder.txt"])
     page.locator("#run-compare").click()
-    pages.wait_count(page, "#ttft-plot .bars .point", 3)
+    pages.wait_count(page, "#ttft-plot .bars .point", len(default_names()))
     pages.wait_unlocked(page)
 
 
