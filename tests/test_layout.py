@@ -15,13 +15,16 @@ import pytest
 import engine
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("engine", "app", "bench", "visualize")
+OURS = ("engine", "app", "bench", "visualize", "gpu_check")
 LAYERS = ("runtime", "link", "store")  # the engine's packages, under its request layer
 # package -> top-level modules it must never import
 FORBIDDEN = {
     "engine": {"gradio", "plotly", "pypdf", "pandas", "app", "bench", "visualize"},
     "visualize": {"gradio", "app", "bench"},
     "bench": {"gradio", "app"},
+    # The GPU check runs where none of these is installed (gpu_check/figures.py draws its
+    # figures afterwards through bench.report; tests/gpu_check checks what it loads).
+    "gpu_check": {"gradio", "plotly", "pypdf", "rouge_score", "app", "visualize"},
 }
 # Inside the engine: the engine packages each part may import (besides its own modules).
 ENGINE_ARROWS = {
@@ -74,7 +77,7 @@ def test_arrows_point_one_way(package):
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("package", ["app", "bench", "visualize", "app.py", "examples"])
+@pytest.mark.parametrize("package", ["app", "bench", "visualize", "gpu_check", "app.py", "examples"])
 def test_outside_the_engine_only_its_public_surface_is_imported(package):
     paths = [ROOT / package] if package.endswith(".py") else _sources(package)
     for path in paths:
