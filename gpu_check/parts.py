@@ -95,20 +95,22 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def check(entry: dict[str, Any], candidates: list[Path]) -> Found:
-    """The first candidate path holding the entry's file, checked by size and SHA-256."""
-    present = [p for p in candidates if p.is_file()]
-    if not present:
-        return Found(entry, None, "missing")
-    path = present[0]
-    size = path.stat().st_size
-    if size != entry["num_bytes"]:
-        return Found(entry, path, f"corrupt: {path} has {size} bytes, expected "
-                                  f"{entry['num_bytes']}")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        return Found(entry, path, f"corrupt: {path} has SHA-256 {digest[:16]}..., expected "
-                                  f"{entry['sha256'][:16]}...")
-    return Found(entry, path, "")
+    """The first candidate path whose file has the entry's size and SHA-256; else the first
+    one's problem ("missing" when none exists)."""
+    problems = []
+    for path in (p for p in candidates if p.is_file()):
+        size = path.stat().st_size
+        if size != entry["num_bytes"]:
+            problems.append(Found(entry, path, f"corrupt: {path} has {size} bytes, expected "
+                                               f"{entry['num_bytes']}"))
+            continue
+        digest = sha256_of(path)
+        if digest != entry["sha256"]:
+            problems.append(Found(entry, path, f"corrupt: {path} has SHA-256 {digest[:16]}..., "
+                                               f"expected {entry['sha256'][:16]}..."))
+            continue
+        return Found(entry, path, "")
+    return problems[0] if problems else Found(entry, None, "missing")
 
 
 class Bundle:

@@ -2,7 +2,7 @@
 join the weights, install the bundle's wheels and run the check's steps (`run`).
 
     python -m gpu_check store [--bundle .gpu_bundle] [--stash DIR]
-    python -m gpu_check run --out DIR [--dry] [--bundle .gpu_bundle] [--stash DIR]
+    python -m gpu_check run --out DIR [--dry] [--steps a,b] [--bundle .gpu_bundle] [--stash DIR]
 
 Standard library only until the steps start (each a process of its own, with a time budget),
 so the weights and the wheels are checked and a missing part is named even where torch is
@@ -86,7 +86,8 @@ def _passed(out: Path, name: str) -> bool:
     return name in steps and steps[name]["passed"]
 
 
-def run(bundle: Bundle, out: Path, dry: bool) -> int:
+def run(bundle: Bundle, out: Path, dry: bool, chosen: list[str] | None = None) -> int:
+    """Join, install, run the steps (`chosen`: a subset, env always first) -> exit status."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / "steps.log"
     log.write_text("")
@@ -113,8 +114,11 @@ def run(bundle: Bundle, out: Path, dry: bool) -> int:
             "--tokenizer", str(bundle.checked("tokenizer")), "--data", str(bundle.checked(DATA)),
             "--cache", str(bundle.stash / "cache"), *(["--dry"] if dry else []),
             *(["--weights", str(weights)] if weights else [])]
-    problems = {}
+    problems, ran = {}, []
     for name, budget, needs_weights in STEPS:
+        if chosen and name != "env" and name not in chosen:
+            continue
+        ran.append(name)
         if needs_weights and weights is None:
             problems[name] = "skipped: SmolLM2's weights are not available"
             say(f"== {name}: {problems[name]}")
@@ -126,7 +130,7 @@ def run(bundle: Bundle, out: Path, dry: bool) -> int:
         problem = run_step(name, budget * (DRY_SCALE if dry else 1), args, env, out, log)
         if problem:
             problems[name] = problem
-    steps = load_steps(out, [name for name, _, _ in STEPS])
+    steps = load_steps(out, ran)
     summary = render(steps, problems, weights_problem, dry)
     (out / "summary.md").write_text(summary + "\n")
     say(summary)
@@ -144,14 +148,21 @@ def main(argv: list[str]) -> int:
                         help="outside the repository copy ($GPU_CHECK_STASH, else %(default)s)")
     parser.add_argument("--out", type=Path, help="run: where the results go")
     parser.add_argument("--dry", action="store_true", help="run: rehearse on a CPU")
+    parser.add_argument("--steps", default=os.environ.get("GPU_CHECK_STEPS", ""),
+                        help="run: only these steps, comma-separated (env always runs; default "
+                        "$GPU_CHECK_STEPS, else all): " + ", ".join(n for n, _, _ in STEPS))
     args = parser.parse_args(argv)
+    chosen = [n.strip() for n in args.steps.split(",") if n.strip()]
+    unknown = sorted(set(chosen) - {n for n, _, _ in STEPS})
+    if unknown:
+        parser.error(f"unknown steps: {', '.join(unknown)}")
     try:
         bundle = Bundle(args.bundle, args.stash)
         if args.command == "store":
             return store(bundle)
         if args.out is None:
             parser.error("run needs --out DIR")
-        return run(bundle, args.out.resolve(), args.dry)
+        return run(bundle, args.out.resolve(), args.dry, chosen)
     except BundleError as e:
         say(f"bundle: {e}")
         return 1

@@ -105,7 +105,7 @@ def fidelity(setup) -> dict[str, Any]:
     examples = examples_from_jsonl(setup.data)
     return run_fidelity({d: (lambda d=d: smollm2(setup, d, tokenizer))
                          for d in ("float32", "bfloat16")},
-                        examples, limit=2 if setup.dry else 10, max_chunks=3 if setup.dry else 6)
+                        examples, limit=2 if setup.dry else 10, max_chunks=2 if setup.dry else 6)
 
 
 def speed_smollm2(setup) -> dict[str, Any]:

@@ -10,8 +10,10 @@
 # What it needs comes in the bundle (scripts/gpu_bundle.sh, built on the development machine):
 # .gpu_bundle/transfer-N, one per call. Weights parts are kept between calls in
 # $GPU_CHECK_STASH (default /tmp/epic-gpu-stash), outside the repository copy. PYTHON picks the
-# interpreter (default python3). GPU_CHECK_DRY=1 rehearses `run` on a CPU with small shapes
-# (scripts/gpu_rehearse.sh does that from the bundle alone, in a clean virtualenv).
+# interpreter (default python3). GPU_CHECK_STEPS=fidelity,speed-smollm2 runs only those steps
+# (env always runs), e.g. again with the device time left. GPU_CHECK_DRY=1 rehearses `run` on
+# a CPU with small shapes (scripts/gpu_rehearse.sh does that from the bundle alone, in a clean
+# virtualenv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}

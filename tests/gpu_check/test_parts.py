@@ -67,6 +67,10 @@ def test_two_calls_on_one_machine_join_through_the_stash(tmp_path):
     (bundle / "transfer-2").rename(last / "transfer-2")
     lines = Bundle(first, stash).store()
     assert len(lines) == 1 and "part 1 of 2" in lines[0] and "SHA-256 ok" in lines[0]
+    # a damaged copy of transfer 1 left in the last call's folder: the stash's good copy wins
+    (last / "transfer-1").mkdir()
+    (last / "transfer-1" / MANIFEST).write_text((first / "transfer-1" / MANIFEST).read_text())
+    (last / "transfer-1" / "weights.part-1-of-2").write_bytes(b"damaged")
     joined = Bundle(last, stash).weights()
     assert sha256_of(joined) == sha256_of(tmp_path / "model.gguf")
     assert Bundle(last, stash).checked("data/x.jsonl").is_file()
