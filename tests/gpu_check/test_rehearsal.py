@@ -48,7 +48,7 @@ def test_bundle_fits_and_the_check_passes_from_it(bundle, tmp_path):
            "GPU_CHECK_STEPS": ",".join(CHOSEN)}
     env.pop("PYTHONPATH", None)  # the scripts set it to the copy they run in
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_rehearse.sh"), str(out)],
-                          env=env, capture_output=True, text=True, timeout=1500)
+                          env=env, capture_output=True, text=True, timeout=2700)
     output = done.stdout + done.stderr
     assert "stored weights part 1 of 2" in output, output[-3000:]
     assert "SHA-256 ok" in output and "GPU check PASSED" in output, output[-6000:]
