@@ -56,7 +56,7 @@ def pinned(name: str, requirements: Path = ROOT / "requirements.txt") -> str:
 
 
 def bundled_gguf() -> Path:
-    from engine.loader import BUNDLED_FILE, BUNDLED_PACKAGE, INSTALL_HINT
+    from engine import BUNDLED_FILE, BUNDLED_PACKAGE, INSTALL_HINT
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)  # locate without importing it
     path = (Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
             if spec and spec.submodule_search_locations else None)

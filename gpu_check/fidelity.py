@@ -21,10 +21,7 @@ from typing import Any
 
 from bench.accuracy import PROMPTS, fitting
 from bench.common import compile_chunks, engine_info, evict
-from engine import Engine
-from engine.fidelity import kl_divergence, measure
-from engine.inspection import InspectResult
-from engine.request import parse_algorithms
+from engine import Engine, InspectResult, kl_divergence, measure, parse_algorithms
 
 ALGORITHMS = ("full_recompute", "naive", "legolink-16", "cacheblend-15", "querylink-16")
 CORRECTED = ("legolink-16", "cacheblend-15", "querylink-16")

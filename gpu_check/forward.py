@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from engine.model import Batch, Model
+from engine import Batch, Model
 
 FP32_BOUND = 1e-4
 BF16_MEAN_RATIO, BF16_MAX_RATIO = 1.25, 1.5

@@ -15,9 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.accuracy import PROMPTS
-from engine import Engine
-from engine.generate import RunResult
-from engine.link import Kind
+from engine import Engine, Kind, RunResult
 
 FP32_BOUND = 1e-4
 NEW_TOKENS = 8

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import torch
 
-from engine import Engine, EngineConfig
-from engine.loader import BUNDLED_ID, load_model
-from engine.model import Model
+from engine import BUNDLED_ID, Engine, EngineConfig, Model, load_model
 
 TINY_FAMILIES = ("llama", "qwen2", "mistral")
 # Llama-3-8B's shape; the vocabulary is SmolLM2's tokenizer's (the weights are random anyway).

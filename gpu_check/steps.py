@@ -51,7 +51,7 @@ def env(setup) -> dict[str, Any]:
 
 def correctness(setup) -> dict[str, Any]:
     from bench.data import examples_from_jsonl
-    from engine.config import DTYPES
+    from engine import EngineConfig
     from gpu_check.forward import check_forward, sample_ids
     from gpu_check.invariants import check_invariants
     from gpu_check.models import TINY_FAMILIES, smollm2, tiny_engine, tiny_model
@@ -77,7 +77,7 @@ def correctness(setup) -> dict[str, Any]:
 
     for family in TINY_FAMILIES:
         guarded(f"tiny {family}", lambda f=family: out["forward"].extend(check_forward(
-            {d: tiny_model(f, tokenizer, setup.device, DTYPES[d])
+            {d: tiny_model(f, tokenizer, setup.device, EngineConfig(dtype=d).torch_dtype)
              for d in ("float32", "bfloat16")}, ids, steps)))
     guarded("tiny llama", lambda: invariants(
         lambda dtype: tiny_engine("llama", setup, dtype, tokenizer)))

@@ -77,7 +77,8 @@ def test_arrows_point_one_way(package):
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("package", ["app", "bench", "visualize", "gpu_check", "app.py", "examples"])
+@pytest.mark.parametrize(
+    "package", ["app", "bench", "visualize", "gpu_check", "app.py", "examples"])
 def test_outside_the_engine_only_its_public_surface_is_imported(package):
     paths = [ROOT / package] if package.endswith(".py") else _sources(package)
     for path in paths:
