@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bench.accuracy import PROMPTS, fitting
@@ -41,7 +42,7 @@ def run_dtype(engine: Engine, examples: list[dict[str, Any]], max_chunks: int,
     """Every algorithm on every example in one engine -> (per-label summary, per example the
     full-recompute first-token log-probabilities)."""
     prompt = PROMPTS["qa"]
-    specs = parse_algorithms(ALGORITHMS, engine.config)  # full_recompute first
+    specs = parse_algorithms(ALGORITHMS)  # full_recompute first
     tallies: dict[str, dict[str, list]] = {s.label: {"kl": [], "first": [], "answer": [],
                                                      "sink": [], "ttft": []} for s in specs}
     references = []
@@ -54,8 +55,8 @@ def run_dtype(engine: Engine, examples: list[dict[str, Any]], max_chunks: int,
                                   max_new_tokens=NEW_TOKENS)
             if i == 0:  # first calls pay one-off costs: keep them out of the TTFTs
                 for spec in specs:
-                    engine.run_request(base.with_algorithm(spec))
-            results = {s.label: engine.inspect_request(base.with_algorithm(s)) for s in specs}
+                    engine.run_request(replace(base, algorithm=spec))
+            results = {s.label: engine.inspect_request(replace(base, algorithm=s)) for s in specs}
         finally:
             evict(engine, added)
         reference = results[specs[0].label].run
