@@ -246,4 +246,6 @@ class Attention:
         folded = qb.reshape(self.num_kv_heads, self.group * m, self.head_dim)
         o = F.scaled_dot_product_attention(folded[None], keys[None], values[None],
                                            attn_mask=mask, scale=self.scale)[0]
-        return o.view(self.num_heads, m, self.head_dim)
+        # reshape, not view: CUDA's fused kernels return o in [rows, heads, head_dim] memory
+        # order (a transposed view), which the (group, row) fold cannot view (GPU check).
+        return o.reshape(self.num_heads, m, self.head_dim)
