@@ -169,18 +169,31 @@ def gather(job: LinkInput, read_chunks: bool = True) -> tuple[KVBuffer, torch.Te
         cached[seg.start:seg.end] = True
     if not read_chunks or not job.chunks:
         return kv, cached
-    cos, sin = model.rope.table(layout.num_tokens)  # [N, head_dim // 2], cached
-    longest = max(len(seg.token_ids) for seg in layout.chunks)
-    scratch = kv.k.new_empty(kv.k.shape[1], longest, kv.k.shape[3] // 2)
-    # Layer by layer, so that RoPE's scratch stays in cache: re-rotation is memory-bound.
-    for i in range(model.spec.num_layers):
-        for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
-            where = slice(seg.start, seg.end)
-            model.rope.rotate_into(kv.k[i, :, where], chunk.k[i], cos[where], sin[where],
-                                   scratch[:, :len(seg.token_ids)])
+    rotate_chunks(model, layout, job.chunks, kv, layer_by_layer=not kv.k.is_cuda)
     for seg, chunk in zip(layout.chunks, job.chunks, strict=True):
         kv.v[:, :, seg.start:seg.end] = chunk.v
     return kv, cached
+
+
+def rotate_chunks(model: Model, layout: Layout, chunks: list, kv: KVBuffer,
+                  layer_by_layer: bool) -> None:
+    """Write every chunk's K, rotated to its global positions, into `kv` (the same values
+    either way). On a CPU re-rotation is memory-bound: layer by layer, RoPE's scratch stays in
+    cache. On a GPU it is bound by kernel launches (a 30-layer model with 64 chunks made 11,520
+    small rotations per request, tens of ms on an H200): one rotation per chunk, all layers."""
+    cos, sin = model.rope.table(layout.num_tokens)  # [N, head_dim // 2], cached
+    if not layer_by_layer:
+        for seg, chunk in zip(layout.chunks, chunks, strict=True):
+            where = slice(seg.start, seg.end)
+            model.rope.rotate_into(kv.k[:, :, where], chunk.k, cos[where], sin[where])
+        return
+    longest = max(len(seg.token_ids) for seg in layout.chunks)
+    scratch = kv.k.new_empty(kv.k.shape[1], longest, kv.k.shape[3] // 2)
+    for i in range(model.spec.num_layers):
+        for seg, chunk in zip(layout.chunks, chunks, strict=True):
+            where = slice(seg.start, seg.end)
+            model.rope.rotate_into(kv.k[i, :, where], chunk.k[i], cos[where], sin[where],
+                                   scratch[:, :len(seg.token_ids)])
 
 
 def final_pass(model: Model, layout: Layout, kv: KVBuffer, positions: torch.Tensor,

@@ -196,3 +196,26 @@ def test_prefix_cache_keeps_copies_under_its_own_budget(tiny4_model_dir, tmp_pat
     assert stats.num_entries == 1 and stats.num_bytes <= stats.budget_bytes, stats
     again = engine.run("Other.", keys, QUESTION, "prefix_cache", max_new_tokens=4)
     assert again.num_recomputed == 1, "the newest request is the one kept"
+
+
+@pytest.mark.parametrize("algorithm", ["naive", "legolink-2"])
+def test_chunks_rotate_the_same_by_layer_or_by_chunk(tiny4_engine, keys, monkeypatch, algorithm):
+    """A GPU rotates the chunks' K one chunk at a time over all layers (kernel launches bound
+    it), a CPU layer by layer (memory bounds it): the linked cache must not tell them apart."""
+    import engine.link.base as base
+
+    order = [keys[1], keys[2], keys[0], keys[1]]
+    default = tiny4_engine.run(PREFIX, order, QUESTION, algorithm, max_new_tokens=6)
+    rotate = base.rotate_chunks
+    swapped: list[bool] = []
+
+    def other_way(model, layout, chunks, kv, layer_by_layer):
+        swapped.append(not layer_by_layer)
+        rotate(model, layout, chunks, kv, not layer_by_layer)
+
+    monkeypatch.setattr(base, "rotate_chunks", other_way)
+    other = tiny4_engine.run(PREFIX, order, QUESTION, algorithm, max_new_tokens=6)
+    assert swapped == [False], "the CPU path must rotate layer by layer, the swap chunk by chunk"
+    assert torch.equal(other.first_token_logprobs, default.first_token_logprobs), (
+        f"{algorithm}: rotating chunk by chunk changed the first token's log-probabilities")
+    assert other.token_ids == default.token_ids, f"{algorithm}: the greedy answer changed"
