@@ -19,6 +19,7 @@ from app.errors import user_errors
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
 from app.library import PROGRESS
+from app.sessions import holding
 from bench.accuracy import run_accuracy
 from bench.data import examples_from_jsonl
 from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
@@ -60,7 +61,7 @@ def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
            name: str) -> list[str]:
     """The result as JSON and its figure as HTML (plotly.js from its CDN) in the visitor's
     own directory, which holds only its latest run and goes when the session does."""
-    library = lab.libraries.get(session)
+    library = lab.libraries.hold(session)
     if library.files is not None:
         shutil.rmtree(library.files, ignore_errors=True)
     library.files = directory = Path(tempfile.mkdtemp(prefix="epic-bench-"))
@@ -70,6 +71,7 @@ def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
 
 
 @user_errors
+@holding  # its result files are kept in the visitor's library
 def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithms: list[str],
                    k: float, ratio: float, max_chunks: float, progress: gr.Progress = PROGRESS,
                    **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
@@ -100,6 +102,7 @@ def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithm
 
 
 @user_errors
+@holding  # its result files are kept in the visitor's library
 def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
                 algorithms: list[str], k: float, ratio: float, progress: gr.Progress = PROGRESS,
                 **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
@@ -136,6 +139,7 @@ def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
 
 
 @user_errors
+@holding  # its result files are kept in the visitor's library
 def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunks: float,
                    progress: gr.Progress = PROGRESS,
                    ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:

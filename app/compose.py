@@ -71,8 +71,9 @@ def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: An
     engine = lab.engine
     new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
                               lab.limits.new_tokens_limit(engine.config))
+    salt = lab.libraries.salt(session)  # prefix_cache reuses this visitor's requests only
     requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=choice,
-                               max_new_tokens=new_tokens, **values)
+                               max_new_tokens=new_tokens, cache_salt=salt, **values)
                 for choice in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
     first = requests[0]
     lab.libraries.check(session, first.chunks)
@@ -138,21 +139,22 @@ def answers_html(lab: Lab, shown: list[RunResult], reference: RunResult) -> str:
     return answer_diff_html(rows)
 
 
-def _reuse(lab: Lab, result: RunResult, hits_before: dict[str, int], compiled_before: int,
+def _reuse(lab: Lab, result: RunResult, hits_before: dict[str, int], stored_before: set[str],
            shown: list[RunResult]) -> tuple[str, dict]:
-    """What this run took from the store (hits, compiles) and what prefix_cache reused."""
-    stats = lab.engine.store.stats()
-    hits_after = {c.key: c.hits for c in stats.chunks}
-    chunks = [{"key": seg.key, "title": seg.title, "hits_before": hits_before.get(seg.key, 0),
-               "hits_after": hits_after.get(seg.key, 0)} for seg in result.layout.chunks]
-    compiled = stats.num_compiled - compiled_before
-    hits = ", ".join(f"C{i} {c['hits_before']}→{c['hits_after']}"
+    """What this run took from the store (its hits, the chunks it had to recompile) and what
+    prefix_cache reused: this run's own numbers, never the store's totals."""
+    hits_after = {c.key: c.hits for c in lab.engine.store.stats().chunks}
+    chunks = [{"key": seg.key, "title": seg.title,
+               "hits": hits_after.get(seg.key, 0) - hits_before.get(seg.key, 0)}
+              for seg in result.layout.chunks]
+    compiled = len({seg.key for seg in result.layout.chunks} - stored_before)
+    hits = ", ".join(f"C{i} +{c['hits']}"
                      for i, c in enumerate(chunks[:12], 1)) + (", …" if len(chunks) > 12 else "")
     lines = [f"**Reuse:** {len(chunks)} chunk(s) linked from the store, **{compiled}** compiled "
-             f"during this run (compile passes so far: {stats.num_compiled}). Hits: {hits}."]
+             f"during this run. Hits by this run: {hits}."]
     lines += notes.for_results(lab.engine, shown)
     report = {"prompt_tokens": result.layout.num_tokens, "compiled_during_run": compiled,
-              "num_compiled": stats.num_compiled, "chunks": chunks}
+              "chunks": chunks}
     return "  \n".join(lines), report
 
 
@@ -198,7 +200,7 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                 measured.append(report_row(result, reference))
                 yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
                        ttft_bars(shown), recompute_mask_strip(shown, tokens), skip, skip)
-    summary, report = _reuse(lab, reference, hits_before, before.num_compiled, shown)
+    summary, report = _reuse(lab, reference, hits_before, {c.key for c in before.chunks}, shown)
     report["results"] = measured
     yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
            ttft_bars(shown), recompute_mask_strip(shown, tokens), summary, report)

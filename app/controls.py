@@ -126,3 +126,18 @@ def max_new_tokens(lab: Lab, value: int = 32) -> Slider:
     limit = lab.limits.new_tokens_limit(lab.engine.config)
     return Slider(1, limit, value=min(value, limit), step=1,
                   label="max new tokens", info=f"at most {limit} on this app")
+
+
+class UploadedFiles(gr.File):
+    """A gr.File that takes only files uploaded to this app. A plain gr.File given a URL by an
+    API client fetches it into the server's cache, past every bound on uploads (app/
+    upload_guard.py); this one refuses it."""
+
+    is_template = True  # drawn by Gradio's own file box
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path: Any) -> str | None:
+        if isinstance(url_or_file_path, str) and "://" in url_or_file_path:
+            raise gr.Error("upload files to this app first: a URL is not fetched",
+                           print_exception=False)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
+

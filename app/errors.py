@@ -16,11 +16,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 USER_ERRORS = (ValueError, KeyError)
 
 
+# Markdown that would fetch or link (images, inline links, autolinks), as HTML entities: the
+# message box renders them as the characters they stand for, a Markdown renderer as text.
+_INERT = (("![", "&#33;["), ("](", "]&#40;"), ("://", "&#58;//"), ("www.", "www&#46;"),
+          ("@", "&#64;"))
+
+
 def message(err: BaseException) -> str:
     """The text of an error: a KeyError's message without the quotes str() adds, HTML escaped
-    (the browser shows messages as HTML, and they may quote a visitor's input)."""
+    (the browser shows messages as HTML, and they may quote a visitor's input), with no
+    Markdown image, link or autolink left for an API client that renders it."""
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    return html.escape(text, quote=False)
+    text = html.escape(text, quote=False)
+    for markup, entity in _INERT:
+        text = text.replace(markup, entity)
+    return text
 
 
 def user_errors(fn: F) -> F:

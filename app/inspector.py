@@ -122,8 +122,13 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
             if request.algorithm.name != REFERENCE or REFERENCE in chosen:  # it runs anyway
                 results[result.run.algorithm] = result
     inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
-    lab.libraries.keep_inspection(session, inspection, inspection.num_bytes)
-    return _view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens)
+    heatmaps, bars, summary = _view(inspection, layer, all_layers, head, all_heads, mode,
+                                    sink_tokens)
+    if not lab.libraries.keep_inspection(session, inspection, inspection.num_bytes):
+        summary += ("  \n*These scores are not kept for redraws (the server's room for them "
+                    "is taken): another layer, head or view needs **Inspect attention** "
+                    "again.*")
+    return heatmaps, bars, summary
 
 
 @user_errors

@@ -13,6 +13,7 @@ from app.budget import Estimator
 from app.examples import Presets, compile_examples, load_presets, load_story, open_examples
 from app.limits import AppLimits
 from app.sessions import Libraries
+from app.upload_guard import Uploads
 from app.uploads import DocumentLimits
 from engine import Engine
 
@@ -30,6 +31,7 @@ class Lab:
     example_titles: dict[str, str]  # example chunk key -> title
     upload_limits: DocumentLimits = field(default_factory=DocumentLimits)
     story: dict[str, Any] | None = None  # the guided story's last results (first page)
+    uploads: Uploads | None = None  # per-address upload allowances and unused uploads
 
     @classmethod
     def open(cls, engine: Engine, limits: AppLimits | None = None,
@@ -40,9 +42,11 @@ class Lab:
         limits = limits or AppLimits.from_env()
         examples = open_examples(engine, persist)
         titles = {key: engine.store.peek(key).title for keys in examples.values() for key in keys}
-        return cls(engine, limits, presets or load_presets(),
-                   Libraries(engine.store, limits, titles), Estimator(limits.long_call_s),
-                   examples, titles, story=load_story(engine) if persist else None)
+        libraries = Libraries(engine.store, limits, titles)
+        return cls(engine, limits, presets or load_presets(), libraries,
+                   Estimator(limits.long_call_s), examples, titles,
+                   story=load_story(engine) if persist else None,
+                   uploads=Uploads(limits, libraries.busy_clients))
 
     def ensure_examples(self, keys: Iterable[str]) -> int:
         """Recompile the example documents behind any of `keys` that the store no longer has

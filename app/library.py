@@ -53,22 +53,26 @@ def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
 
 def _compile(lab: Lab, session: str, documents: list[Document],
              progress: gr.Progress) -> tuple[str, list[dict]]:
-    engine = lab.engine
-    work = _check_work(lab, session, documents)
-    before = engine.store.stats().num_compiled
-    compiled: list[dict] = []
-    with lab.estimator.timed("compile", work, f"compiling {work:,} tokens"):
-        for index, doc in enumerate(documents):
-            progress((index, len(documents)), desc=f"compiling document {index + 1}")
-            keys = engine.compile_document(doc.text, doc.title)
-            # The visitor's own titles (as compile_document names chunks): a chunk another
-            # visitor compiled first keeps that visitor's title in the store.
-            for key, title in zip(keys, chunk_titles(doc.title, len(keys)), strict=True):
-                compiled.append({"title": title, "key": key, "tokens": _tokens(lab, key)})
-    lab.libraries.add(session, [(c["key"], c["title"], c["tokens"]) for c in compiled])
-    new = engine.store.stats().num_compiled - before
+    """Compile under the visitor's salt, into its library (held for the call: a newcomer is
+    refused here when the lab is full) -> (summary, chunks). The counts are this call's own:
+    a chunk is new unless the visitor's library held it already (another visitor's copy of
+    the same text is another chunk, compiled afresh)."""
+    engine, libraries = lab.engine, lab.libraries
+    with libraries.holding(session) as library:
+        work = _check_work(lab, session, documents)
+        salt, before = libraries.salt(session), set(library.chunks)
+        compiled: list[dict] = []
+        with lab.estimator.timed("compile", work, f"compiling {work:,} tokens"):
+            for index, doc in enumerate(documents):
+                progress((index, len(documents)), desc=f"compiling document {index + 1}")
+                keys = engine.compile_document(doc.text, doc.title, salt)
+                for key, title in zip(keys, chunk_titles(doc.title, len(keys)), strict=True):
+                    compiled.append({"title": title, "key": key, "tokens": _tokens(lab, key)})
+        libraries.add(session, [(c["key"], c["title"], c["tokens"]) for c in compiled])
+        new = len({c["key"] for c in compiled} - before)
+        library.num_compiled += new
     text = (f"Compiled **{len(documents)}** document(s) into **{len(compiled)}** chunk(s): "
-            f"{new} new, {len(compiled) - new} already in the store.")
+            f"{new} new, {len(compiled) - new} already in your library.")
     return text, compiled
 
 
@@ -160,41 +164,55 @@ def own_choices(lab: Lab, session: str) -> list[tuple[str, str]]:
 
 
 def library_table(lab: Lab, session: str) -> pd.DataFrame:
-    """The visitor's chunks, most recently used first; evicted ones say so."""
+    """The visitor's chunks, most recently used first, then the examples; evicted ones say
+    so. Hits and last use are shown for the visitor's own chunks only (nobody else uses
+    them): an example's would tell when others used it."""
     stored = {c.key: c for c in lab.engine.store.stats().chunks}
     rows = []
     for key, title, tokens, own in _entries(lab, session):
         info = stored.get(key)
-        used = time.strftime("%H:%M:%S", time.localtime(info.last_used)) if info else "—"
-        rows.append((info.last_used if info else 0.0,
+        mine = info is not None and own
+        used = time.strftime("%H:%M:%S", time.localtime(info.last_used)) if mine else "—"
+        rows.append((info.last_used if mine else 0.0,
                      [title, "you" if own else "example", tokens,
                       size_text(info.num_bytes) if info else "evicted",
-                      info.hits if info else 0, used, key]))
+                      info.hits if mine else "—", used, key]))
     rows.sort(key=lambda r: -r[0])
     return pd.DataFrame([r for _, r in rows], columns=TABLE_HEADERS)
 
 
 def library_summary(lab: Lab, session: str) -> str:
-    """The visitor's share of the store, the store's totals, the prefix cache's."""
+    """The visitor's own numbers: its chunks, its share of the store, its compile passes and
+    its requests prefix_cache keeps (the store's totals, which move when others compile, only
+    for the operator)."""
     stats, libraries = lab.engine.store.stats(), lab.libraries
-    own = libraries.get(session).chunks
+    library = libraries.get(session)
+    own = library.chunks
     gone = [title for key, (title, _) in own.items() if key not in lab.engine.store]
+    prefix = lab.engine.prefix_cache.stats(libraries.salt(session))
     text = (f"**Your library:** {len(own)} chunk(s) of yours + {len(lab.example_titles)} "
             f"examples · yours take **{size_text(libraries.used_bytes(session))}** of your "
-            f"{size_text(libraries.share_bytes)} share  \n**Store (all visitors):** "
-            f"{size_text(stats.num_bytes)} of {size_text(stats.budget_bytes)} · "
-            f"{size_text(stats.bytes_per_token)} per token · {stats.num_compiled} compile "
-            "passes")
-    prefix = lab.engine.prefix_cache.stats()
-    text += (f"  \nprefix_cache baseline: {prefix.num_entries} earlier request(s) kept, "
-             f"{size_text(prefix.num_bytes)} of its own {size_text(prefix.budget_bytes)}")
+            f"{size_text(libraries.share_bytes)} share ({size_text(stats.bytes_per_token)} per "
+            f"token) · {library.num_compiled} compile pass(es) of yours  \nprefix_cache "
+            f"baseline: {prefix.num_entries} earlier request(s) of yours kept, "
+            f"{size_text(prefix.num_bytes)}")
+    if not lab.limits.operator:
+        return _warnings(lab, text, stats.warning, gone)
+    text += (f"  \n**Store (all visitors):** {size_text(stats.num_bytes)} of "
+             f"{size_text(stats.budget_bytes)} · {stats.num_compiled} compile passes · "
+             f"{len(libraries.sessions())} libraries held · prefix_cache "
+             f"{lab.engine.prefix_cache.stats().num_entries} request(s)")
     if stats.shared_status:  # local memory above, the Redis replicas share below
         text += (f"  \n**Shared store (replicas):** {md(lab.public(stats.shared_status))} · "
                  f"{size_text(stats.shared_bytes)} used of "
                  f"{size_text(stats.shared_budget_bytes) if stats.shared_budget_bytes else 'no'}"
                  f" maxmemory · {stats.num_fetched} chunk(s) read from other replicas")
-    if stats.warning:
-        text += f"  \n⚠️ {md(lab.public(stats.warning))}"
+    return _warnings(lab, text, stats.warning, gone)
+
+
+def _warnings(lab: Lab, text: str, warning: str, gone: list[str]) -> str:
+    if warning:
+        text += f"  \n⚠️ {md(lab.public(warning))}"
     if gone:
         text += ("  \nEvicted by the store (recompiled when a prompt uses them): "
                  + ", ".join(md(t) for t in gone[-5:]))

@@ -11,7 +11,7 @@ the "Limits" table on the Start tab and the README table all read this one objec
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.render import size_text
@@ -31,7 +31,7 @@ class AppLimits:
     new_tokens: int = 64  # EPIC_NEW_TOKENS: tokens generated per answer
     session_share: float = 0.25  # EPIC_SESSION_SHARE: share of the store one visitor may fill
     session_idle_s: int = 1800  # EPIC_SESSION_IDLE_S: a silent visitor's chunks are released
-    max_sessions: int = 200  # EPIC_MAX_SESSIONS: visitors remembered (the oldest go first)
+    max_sessions: int = 200  # EPIC_MAX_SESSIONS: libraries held at once (then newcomers wait)
     kept_outputs: int = 32  # EPIC_KEPT_OUTPUTS: visitors whose last outputs Gradio keeps
     queue_size: int = 32  # EPIC_QUEUE_SIZE: model calls waiting, all visitors together
     long_call_s: float = 10.0  # EPIC_LONG_CALL_S: a call expected to take longer says so
@@ -40,6 +40,15 @@ class AppLimits:
     bench_chunks: int = 6  # EPIC_BENCH_CHUNKS: chunks per benchmark example
     bench_length: int = 1024  # EPIC_BENCH_LENGTH: longest context of a speed sweep
     bench_repeats: int = 2  # EPIC_BENCH_REPEATS: repeats per length of a speed sweep
+    # EPIC_CLIENT_SHARE: share of the remembered libraries, of the store and of the kept
+    # inspections that one client address may hold (however many sessions it opens)
+    client_share: float = 0.25
+    # EPIC_BEHIND_PROXY=1: the client address is the last X-Forwarded-For entry (app/clients.py)
+    behind_proxy: bool = field(default_factory=lambda: bool(os.environ.get("SPACE_ID")))
+    upload_files: int = 40  # EPIC_UPLOAD_FILES: files one address may upload a minute
+    upload_bytes: int = 128 * MIB  # EPIC_UPLOAD_BYTES: bytes one address may upload a minute
+    upload_calls: int = 20  # EPIC_UPLOAD_CALLS: upload requests one address may send a minute
+    upload_keep_s: int = 60  # EPIC_UPLOAD_KEEP_S: an uploaded file no compile uses is deleted
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -74,6 +83,15 @@ class AppLimits:
         """Bytes of chunk KV one visitor's own uploads may hold."""
         return int(self.session_share * store_budget_bytes)
 
+    @property
+    def client_sessions(self) -> int:
+        """Libraries one client address may hold at once."""
+        return max(1, int(min(self.client_share, 1.0) * self.max_sessions))
+
+    def client_bytes(self, budget_bytes: int) -> int:
+        """Bytes of a budget (the store's, the kept inspections') one client address may hold."""
+        return int(min(self.client_share, 1.0) * budget_bytes)
+
     def new_tokens_limit(self, config: EngineConfig) -> int:
         """The most new tokens a visitor may ask for: the app's bound within the engine's."""
         return min(self.new_tokens, config.max_new_tokens)
@@ -100,7 +118,7 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "EPIC_NEW_TOKENS, EngineConfig"),
         *((f"{p.label} ({', '.join(users(p))})", p.describe(), "the algorithm's class")
           for p in parameters()),
-        ("chunk KV kept in memory (all visitors, LRU)", size_text(config.store_budget_bytes),
+        ("chunk KV kept in memory (all visitors)", size_text(config.store_budget_bytes),
          "EngineConfig.store_budget_bytes"),
         ("one visitor's own chunks", f"{size_text(share)} (≈ {share // bytes_per_token:,} "
          "tokens)", "EPIC_SESSION_SHARE"),
@@ -118,6 +136,18 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "EPIC_BENCH_LENGTH / EPIC_BENCH_REPEATS"),
         ("store-wide actions (clear all, save and load stores)",
          "on" if limits.operator else "off (operator only)", "EPIC_OPERATOR=1"),
+        ("libraries held at once (a session that holds nothing takes none) / per address",
+         f"{limits.max_sessions} / {limits.client_sessions}",
+         "EPIC_MAX_SESSIONS / EPIC_CLIENT_SHARE"),
+        ("one address's chunks (all its sessions)",
+         size_text(limits.client_bytes(config.store_budget_bytes)), "EPIC_CLIENT_SHARE"),
+        ("the client address is", "the last X-Forwarded-For entry" if limits.behind_proxy
+         else "the connection's peer", "EPIC_BEHIND_PROXY"),
+        ("uploads per address and minute: requests / files / bytes",
+         f"{limits.upload_calls} / {limits.upload_files} / {size_text(limits.upload_bytes)}",
+         "EPIC_UPLOAD_CALLS / EPIC_UPLOAD_FILES / EPIC_UPLOAD_BYTES"),
+        ("an uploaded file no compile uses is deleted after", f"{limits.upload_keep_s} s",
+         "EPIC_UPLOAD_KEEP_S"),
     ]
     return rows
 

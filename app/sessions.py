@@ -1,26 +1,37 @@
 """One library per visitor over the one shared chunk store.
 
 A visitor is a Gradio session: a browser page, or a gradio_client Client. It sees the shipped
-examples plus the chunks it compiled itself; evict and clear touch only its own. The store
-keeps each text once (content keys), so two visitors who compile the same text share one
-chunk, its bytes counted once in the store; it leaves the store when no visitor holds it and
-it is not an example. A visitor's own chunks may take at most a fair share of the store's
-budget. A session is released when it ends (the page closes: `demo.unload`), after an idle
-time, or when more sessions than allowed are open (the longest idle goes first); its chunks,
-its kept inspection and its files go with it.
+examples plus the chunks it compiled itself; evict and clear touch only its own. What it
+compiles is keyed under its own salt (a keyed hash of its session, `salt`), and so is what the
+prefix_cache baseline keeps of its requests: the same text of one visitor is stored once, the
+same text of two visitors twice, so that no count and no timing tells one visitor what another
+compiled or asked. The examples are everybody's (no salt).
+
+Making a session costs nothing, so a session holds nothing until it keeps something: a library
+is remembered only while it holds chunks, a kept inspection or benchmark files (`hold`). At
+most `max_sessions` are remembered, one client address holding at most its share of them; at a
+cap the newcomer is refused, and nobody's library is dropped before its page closes
+(`demo.unload`) or its idle time ends. Visitors' chunks are pinned in the store (its byte
+budget never evicts them): together they may fill the budget less the examples, one visitor
+(and one address) at most its share of it; past that a compile is refused, nobody evicted.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
+import secrets
 import shutil
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.clients import client_of
 from app.limits import AppLimits
 from app.render import size_text
 from engine import ChunkStore
@@ -31,22 +42,30 @@ class Library:
     """One visitor's state on the server."""
 
     session: str
+    client: str = "local"  # the address it came from (app/clients.py)
     chunks: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (title, tokens)
     last_seen: float = field(default_factory=time.monotonic)
-    busy_since: float | None = None  # a model call queued or running
     inspection: Any = None  # the last inspection (app.inspector.Inspection), for redraws
     inspection_bytes: int = 0
     files: Path | None = None  # this visitor's benchmark result files
+    num_compiled: int = 0  # compile passes its own compiles ran
+
+    @property
+    def empty(self) -> bool:
+        return not self.chunks and self.inspection is None and self.files is None
 
 
 class Libraries:
-    """Per-session key sets and the owners of every key, over one ChunkStore."""
+    """The remembered libraries, the owners of every key, and the sessions with a model call
+    queued or running, over one ChunkStore."""
 
     def __init__(self, store: ChunkStore, limits: AppLimits, shared: Iterable[str] = ()) -> None:
         self.store, self.limits = store, limits
         self.shared: set[str] = set(shared)  # the examples' keys: everybody's, never evicted here
-        self._libraries: OrderedDict[str, Library] = OrderedDict()  # least recently seen first
+        self._libraries: dict[str, Library] = {}
         self._owners: dict[str, set[str]] = {}  # key -> sessions holding it
+        self._busy: dict[str, tuple[float, str]] = {}  # session -> (call queued at, client)
+        self._secret = secrets.token_bytes(32)  # the salts' key: this process's own
         self._lock = threading.RLock()
 
     @property
@@ -54,27 +73,78 @@ class Libraries:
         """Bytes one visitor's own chunks may hold."""
         return self.limits.session_bytes(self.store.budget_bytes)
 
+    @property
+    def room_bytes(self) -> int:
+        """Bytes all visitors' chunks together may hold: the store's budget less the
+        examples'."""
+        tokens = 0
+        for key in self.shared:
+            evicted = self.store.evicted_token_ids(key)
+            tokens += (self.store.peek(key).num_tokens if key in self.store
+                       else len(evicted[1]) if evicted else 0)
+        return self.store.budget_bytes - tokens * self.store.format.bytes_per_token
+
+    def salt(self, session: str) -> str:
+        """The session's salt for chunk keys and prefix_cache: stable for the session, unlike
+        any other session's, and not the session id (it is written beside stored chunks)."""
+        return hmac.new(self._secret, str(session).encode(), hashlib.sha256).hexdigest()[:32]
+
     def get(self, session: str) -> Library:
-        """The session's library (made on first use), marked as seen now. Sessions idle for
-        too long, or beyond the number kept, are released here."""
+        """The session's library, marked as seen now; for a session that holds nothing, an
+        empty one that is remembered nowhere. Idle sessions are released here."""
         with self._lock:
+            self._expire()
             library = self._libraries.get(session)
             if library is None:
-                library = self._libraries[session] = Library(session)
+                return Library(session, client_of(session))
             library.last_seen = time.monotonic()
-            self._libraries.move_to_end(session)
-            self._expire()
             return library
 
+    def hold(self, session: str) -> Library:
+        """The session's library, remembered from now on. A newcomer is refused (ValueError)
+        when as many libraries as allowed are held, or as many as its address may hold."""
+        with self._lock:
+            library = self.get(session)
+            if session in self._libraries:
+                return library
+            held = sum(1 for lib in self._libraries.values() if lib.client == library.client)
+            if len(self._libraries) >= self.limits.max_sessions:
+                raise ValueError(f"the lab is full: {self.limits.max_sessions} visitors' "
+                                 f"libraries are held now. {self._when}")
+            if held >= self.limits.client_sessions:
+                raise ValueError(f"your address already holds {held} libraries, its share of "
+                                 f"this lab's {self.limits.max_sessions}: close other pages "
+                                 f"of this app first. {self._when}")
+            self._libraries[session] = library
+            return library
+
+    @property
+    def _when(self) -> str:
+        return (f"A library is released when its page closes or after "
+                f"{self.limits.session_idle_s // 60} min idle: try again later.")
+
+    @contextmanager
+    def holding(self, session: str) -> Iterator[Library]:
+        """`hold` for the length of a call; a library still empty at its end is forgotten."""
+        library = self.hold(session)
+        try:
+            yield library
+        finally:
+            with self._lock:
+                if library.empty and self._libraries.get(session) is library:
+                    del self._libraries[session]
+
     def _expire(self) -> None:
-        now = time.monotonic()
+        now, idle = time.monotonic(), self.limits.session_idle_s
+        for session, (since, _) in list(self._busy.items()):
+            if now - since >= idle:  # a call queued that long never ran
+                del self._busy[session]
         for library in list(self._libraries.values()):
-            over = len(self._libraries) > self.limits.max_sessions
-            idle = now - library.last_seen > self.limits.session_idle_s
-            if (over or idle) and library.busy_since is None:
+            if now - library.last_seen > idle and library.session not in self._busy:
                 self.release(library.session)
 
     def sessions(self) -> list[str]:
+        """The sessions whose libraries are remembered."""
         with self._lock:
             return list(self._libraries)
 
@@ -92,34 +162,56 @@ class Libraries:
                 raise KeyError(f"chunk {key!r} is not in your library: compile it first")
 
     def used_bytes(self, session: str) -> int:
-        """Bytes of KV the session's own chunks take (a chunk shared with others counts for
-        each of them: it is the share of the store each one keeps alive)."""
-        tokens = sum(n for _, n in self.get(session).chunks.values())
-        return tokens * self.store.format.bytes_per_token
+        """Bytes of KV the session's own chunks take."""
+        return self._bytes(lambda lib: lib.session == session)
+
+    def _bytes(self, which: Callable[[Library], bool]) -> int:
+        """Bytes of the distinct keys the libraries `which` selects hold."""
+        with self._lock:
+            tokens = {key: n for lib in self._libraries.values() if which(lib)
+                      for key, (_, n) in lib.chunks.items()}
+        return sum(tokens.values()) * self.store.format.bytes_per_token
 
     def check_room(self, session: str, num_tokens: int) -> None:
-        """Refuse a compile of `num_tokens` more tokens that would take the session past its
-        share of the store."""
-        needed = self.used_bytes(session) + num_tokens * self.store.format.bytes_per_token
-        if needed > self.share_bytes:
+        """Refuse a compile of `num_tokens` more tokens past the session's share of the store,
+        its address's share, or the room left for all visitors' chunks."""
+        needed = num_tokens * self.store.format.bytes_per_token
+        own = self.used_bytes(session) + needed
+        if own > self.share_bytes:
             raise ValueError(
-                f"your library would hold {size_text(needed)} of KV, over your share of "
+                f"your library would hold {size_text(own)} of KV, over your share of "
                 f"{size_text(self.share_bytes)} ({self.limits.session_share:.0%} of the store): "
                 "evict some of your chunks or compile a shorter text")
+        client = client_of(session)
+        ours = self._bytes(lambda lib: lib.client == client and lib.session != session) + own
+        share = self.limits.client_bytes(self.store.budget_bytes)
+        if ours > share:
+            raise ValueError(f"the libraries of your address would hold {size_text(ours)} of "
+                             f"KV, over its share of {size_text(share)}: evict chunks in your "
+                             "other pages of this app, or compile a shorter text")
+        if self._bytes(lambda lib: True) + needed > self.room_bytes:
+            raise ValueError(f"the chunk store has no room for {size_text(needed)} more now "
+                             f"(nobody's chunks are evicted to make it). {self._when}")
 
     def add(self, session: str, chunks: Iterable[tuple[str, str, int]]) -> None:
-        """Record (key, title, num_tokens) chunks the session compiled."""
+        """Record (key, title, num_tokens) chunks the session compiled, pinned in the store."""
         with self._lock:
-            library = self.get(session)
+            library = self.hold(session)
             for key, title, num_tokens in chunks:
                 library.chunks.setdefault(key, (title, num_tokens))
                 self._owners.setdefault(key, set()).add(session)
+                if key not in self.shared:
+                    self.store.pin(key)
 
     def remove(self, session: str, keys: Iterable[str]) -> list[str]:
         """Drop keys from the session's library -> the titles dropped. A key no other
         session holds, and that is not an example, leaves the store."""
         with self._lock:
-            return self._drop(self.get(session), keys)
+            library = self._libraries.get(session)
+            titles = self._drop(library, keys) if library is not None else []
+            if library is not None and library.empty:
+                del self._libraries[session]
+            return titles
 
     def _drop(self, library: Library, keys: Iterable[str]) -> list[str]:
         titles = []
@@ -132,10 +224,11 @@ class Libraries:
             if not owners:
                 self._owners.pop(key, None)
                 if key not in self.shared:
+                    self.store.pin(key, False)
                     try:
                         self.store.evict(key)
                     except KeyError:
-                        pass  # the store's LRU evicted it already
+                        pass  # evicted already (by the operator)
         return titles
 
     def release(self, session: str) -> None:
@@ -152,8 +245,12 @@ class Libraries:
         """Empty every library and the store (the operator's store-wide clear) -> chunks
         dropped from the store. The examples' keys stay shared: they recompile on use."""
         with self._lock:
-            for library in self._libraries.values():
+            for library in list(self._libraries.values()):
                 library.chunks.clear()
+                if library.empty:
+                    del self._libraries[library.session]
+            for key in self._owners:
+                self.store.pin(key, False)
             self._owners.clear()
             count = len(self.store)
             self.store.clear()
@@ -165,34 +262,56 @@ class Libraries:
         """Mark a model call of the session as queued; refuse a second one while the first is
         queued or running. A mark older than the idle time is a call that never ran."""
         with self._lock:
-            library = self.get(session)
-            now = time.monotonic()
-            if library.busy_since is not None and \
-                    now - library.busy_since < self.limits.session_idle_s:
+            self._expire()
+            if session in self._busy:
                 raise ValueError("you already have a model call queued or running: wait for "
                                  "it to finish (one at a time per visitor)")
-            library.busy_since = now
+            self._busy[session] = (time.monotonic(), client_of(session))
 
     def end_call(self, session: str) -> None:
         with self._lock:
-            library = self._libraries.get(session)
-            if library is not None:
-                library.busy_since = None
+            self._busy.pop(session, None)
+            if session in self._libraries:
+                self._libraries[session].last_seen = time.monotonic()
+
+    def busy_clients(self) -> set[str]:
+        """Addresses with a model call queued or running (their uploads are kept for it)."""
+        with self._lock:
+            return {client for _, client in self._busy.values()}
 
     # The last inspection of each session, kept for redraws under one byte budget.
 
-    def keep_inspection(self, session: str, inspection: Any, num_bytes: int) -> None:
-        """Keep the session's inspection; drop the least recently seen sessions' ones while
-        all of them together take more than the budget."""
+    def keep_inspection(self, session: str, inspection: Any, num_bytes: int) -> bool:
+        """Keep the session's inspection in place of its last one if it fits: within the
+        budget with everybody else's, within the session's and its address's share of it; no
+        other visitor's is dropped for it -> whether it was kept."""
         with self._lock:
             library = self.get(session)
-            library.inspection, library.inspection_bytes = inspection, num_bytes
+            library.inspection, library.inspection_bytes = None, 0
+            client = library.client
+            budget = self.limits.inspect_bytes
             total = sum(lib.inspection_bytes for lib in self._libraries.values())
-            for other in self._libraries.values():
-                if total <= self.limits.inspect_bytes:
-                    break
-                if other.inspection is not None and other is not library:
-                    total -= other.inspection_bytes
-                    other.inspection, other.inspection_bytes = None, 0
-            if total > self.limits.inspect_bytes:  # this one alone is over the budget
-                library.inspection, library.inspection_bytes = None, 0
+            ours = sum(lib.inspection_bytes for lib in self._libraries.values()
+                       if lib.client == client)
+            fits = (num_bytes <= self.limits.session_bytes(budget) and total + num_bytes <= budget
+                    and ours + num_bytes <= self.limits.client_bytes(budget))
+            if not fits:
+                if library.empty and session in self._libraries:
+                    del self._libraries[session]
+                return False
+            try:
+                library = self.hold(session)
+            except ValueError:
+                return False
+            library.inspection, library.inspection_bytes = inspection, num_bytes
+            return True
+
+
+def holding(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler `fn(lab, session, ...)` that keeps something in the visitor's library, run
+    with the library held: a newcomer is refused before any work when the lab is full."""
+    @functools.wraps(fn)
+    def run(lab: Any, session: str, *args: Any, **kwargs: Any) -> Any:
+        with lab.libraries.holding(session):
+            return fn(lab, session, *args, **kwargs)
+    return run

@@ -3,7 +3,8 @@ prefixes x 2 orders, each request answered by prefix_cache and by LegoLink.
 
 prefix_cache computes exactly what full recompute computes (it reuses only an identical token
 prefix), so it is the reference the LegoLink answers are measured against. The story starts
-from an empty prefix cache, so that its first request is new to both.
+from an empty prefix cache (the visitor's own entries: each visitor's are apart), so that its
+first request is new to both.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def story_summary(story: dict[str, Any] | None) -> str:
             "LegoLink's answers are measured against prefix_cache's, which are exact.")
 
 
-def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS) -> Iterator[dict[str, Any]]:
-    """Run the story's requests -> the story so far (a JSON-ready dict) after each."""
+def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS,
+         salt: str = "") -> Iterator[dict[str, Any]]:
+    """Run the story's requests -> the story so far (a JSON-ready dict) after each; prefix_cache
+    keeps and reuses them under `salt` (the visitor's)."""
     engine, presets = lab.engine, lab.presets
     plan = story_requests(lab)
     keys = plan[0][2]
@@ -76,14 +79,15 @@ def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS) -> Iterator[
     for name, prefix, chunks in plan:
         per_algorithm = [engine.request(prefix=presets.prefixes[prefix], chunks=chunks,
                                         question=question, algorithm=algorithm,
-                                        max_new_tokens=NEW_TOKENS) for algorithm in ALGORITHMS]
+                                        max_new_tokens=NEW_TOKENS, cache_salt=salt)
+                         for algorithm in ALGORITHMS]
         checked.append((name, prefix, per_algorithm))
     lab.ensure_examples(keys)
     sizes = [prompt_tokens(engine, requests[0]) for _, _, requests in checked]
     limit = min(lab.limits.context_tokens, engine.context_limit)
     for size in sizes:
         check_context(size, NEW_TOKENS, limit)
-    engine.prefix_cache.clear()  # the story's first request is new to prefix caching too
+    engine.prefix_cache.clear(salt)  # the first request is new to prefix caching too
     story: dict[str, Any] = {"question": question, "device": engine.config.device,
                              "model": engine.model.model_id, "compiled_before": len(keys),
                              "requests": []}
@@ -115,7 +119,7 @@ def run_story(lab: Lab, session: str, question: str,
               progress: gr.Progress = PROGRESS) -> Iterator[tuple[go.Figure, pd.DataFrame, str]]:
     """Ask `question` over the same example documents under 2 prefixes x 2 orders, with
     prefix_cache and LegoLink -> (figure, table, summary), after each request."""
-    for story in play(lab, question, progress):
+    for story in play(lab, question, progress, lab.libraries.salt(session)):
         yield story_figure(story), story_table(story), story_summary(story)
 
 

@@ -11,10 +11,12 @@ from functools import partial
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from app import library, start, ui_benchmark, ui_compose, ui_inspector, ui_library, ui_start
 from app.examples import ASSETS
 from app.lab import Lab
+from app.upload_guard import UploadGuard, Uploads
 from app.wiring import Guard, bind, step
 
 TITLE = "EPIC Lab"
@@ -44,8 +46,9 @@ def store_note(lab: Lab) -> str:
 
 def build_ui(lab: Lab) -> gr.Blocks:
     """The whole app over one shared lab. Launch it with `launch`."""
-    # Uploaded (never compiled) and returned files in Gradio's cache: swept every 5 min, kept
-    # at most 15 min; compile_files deletes the files it read at once.
+    # Returned files (benchmark results) in Gradio's cache: swept every 5 min, kept at most
+    # 15 min. Uploads are deleted sooner, by app/upload_guard.py (within a minute when no
+    # compile uses them); compile_files deletes the files it read at once.
     with gr.Blocks(title=TITLE, delete_cache=(300, 900)) as demo:
         gr.HTML(header(lab))
         note = gr.HTML(store_note(lab))  # polled outside the model queue: never waits
@@ -92,7 +95,11 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
     kwargs go to `Blocks.launch` (host and port default to GRADIO_SERVER_NAME /
     GRADIO_SERVER_PORT, which Gradio reads itself)."""
     demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size)
+    uploads = lab.uploads or Uploads(lab.limits, lab.libraries.busy_clients)
     options: dict[str, Any] = {
+        # Every multipart POST (uploads) within its client address's allowance, before Gradio
+        # writes a byte of it (app/upload_guard.py).
+        "app_kwargs": {"middleware": [Middleware(UploadGuard, uploads=uploads)]},
         "max_file_size": lab.upload_limits.max_file_bytes,
         # Gradio keeps, per session, a copy of every output's last value (an inspection's
         # figures are ~1.6 MB of JSON) and of every updated component, for this many sessions

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from app import library
-from app.controls import FreeDropdown
+from app.controls import FreeDropdown, UploadedFiles
 from app.lab import Lab
 from app.render import column_widths, md
 from app.uploads import ACCEPTED_EXTENSIONS
@@ -54,9 +54,9 @@ def build(lab: Lab) -> LibraryTab:
     page's load event fills them with this visitor's library."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            files = gr.File(label="Upload documents (.txt .md .pdf .json .jsonl)",
-                            file_count="multiple", elem_id="upload",
-                            file_types=list(ACCEPTED_EXTENSIONS), height=150)
+            files = UploadedFiles(label="Upload documents (.txt .md .pdf .json .jsonl)",
+                                  file_count="multiple", elem_id="upload",
+                                  file_types=list(ACCEPTED_EXTENSIONS), height=150)
             compile_files = gr.Button("Chunk & compile files", variant="primary",
                                       elem_id="compile-files")
             with gr.Accordion("…or paste text", open=False):

@@ -16,15 +16,17 @@ from typing import Any
 
 import gradio as gr
 
+from app.clients import visitor_of
 from app.lab import Lab
 from app.memory import trim
 
 MODEL = "model"  # one concurrency group for every event that runs the model
 
 
-def session_of(request: gr.Request | None) -> str:
-    """The visitor of a call: its Gradio session (a page, or a gradio_client Client)."""
-    return getattr(request, "session_hash", None) or "local"
+def session_of(request: gr.Request | None, behind_proxy: bool = False) -> str:
+    """The visitor of a call: its Gradio session (a page, or a gradio_client Client), which
+    knows its client address (app/clients.py)."""
+    return visitor_of(request, behind_proxy)
 
 
 def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[..., Any]:
@@ -39,7 +41,8 @@ def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[...,
 
     def arguments(args: tuple, kwargs: dict) -> tuple[str, dict[str, Any]]:
         bound = signature.bind(*args, **kwargs)
-        return session_of(bound.arguments.pop("request", None)), bound.arguments
+        return (session_of(bound.arguments.pop("request", None), lab.limits.behind_proxy),
+                bound.arguments)
 
     if inspect.isgeneratorfunction(fn):
         def handler(*args: Any, **kwargs: Any) -> Any:
@@ -76,7 +79,8 @@ def validator(lab: Lab, fn: Callable[..., Any]) -> Callable[..., Any]:
     def check(*args: Any, **kwargs: Any) -> list[dict]:
         bound = signature.bind(*args, **kwargs)
         try:
-            lab.libraries.begin_call(session_of(bound.arguments.get("request")))
+            lab.libraries.begin_call(session_of(bound.arguments.get("request"),
+                                                lab.limits.behind_proxy))
         except ValueError as err:
             return [gr.validate(False, str(err))] + [gr.validate(True, "")] * (num_inputs - 1)
         return [gr.validate(True, "")] * num_inputs

@@ -79,21 +79,22 @@ class Engine:
         """Tokens a linked prompt plus its generation may take."""
         return min(self.config.max_context_tokens, self.model.spec.max_positions)
 
-    def compile(self, text: str, title: str = "") -> str:
-        """Compile one chunk of text (its separator appended) -> its content key."""
+    def compile(self, text: str, title: str = "", salt: str = "") -> str:
+        """Compile one chunk of text (its separator appended) -> its content key. A `salt`
+        (one per owner) keys the text apart from the same text under another salt."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot compile an empty chunk: the text is empty")
         ids = chunk_token_ids(self.tokenizer, text)
         with self._lock:
             return self.store.get_or_compile(ids, clean_title(title) or title_of(text),
-                                             partial(DEFAULT_COMPILE.compile, self.model))
+                                             partial(DEFAULT_COMPILE.compile, self.model), salt)
 
-    def compile_document(self, text: str, title: str = "") -> list[str]:
+    def compile_document(self, text: str, title: str = "", salt: str = "") -> list[str]:
         """Chunk a document under the configured token budget and compile every chunk."""
         chunks = chunk_text(text, self.tokenizer, self.config.chunk_tokens)
         if not chunks:
             raise ValueError("the document is empty")
-        return [self.compile(chunk, name)
+        return [self.compile(chunk, name, salt)
                 for chunk, name in zip(chunks, chunk_titles(title, len(chunks)), strict=True)]
 
     def request(self, **kwargs: Any) -> Request:
@@ -130,7 +131,8 @@ class Engine:
         """Stream the answer; the last piece carries the RunResult (text, TTFT, mask, ...).
 
         `algorithm`: a name, a label ("legolink-16") or an AlgorithmSpec. Keywords:
-        max_new_tokens (32), temperature (0: greedy), seed, and the algorithms' parameters
+        max_new_tokens (32), temperature (0: greedy), seed, cache_salt (prefix_cache reuses only
+        earlier requests of the same salt, as vLLM's), and the algorithms' parameters
         (recompute_k=, recompute_ratio=, ...; None or absent: the declared default)."""
         return self.stream_request(self.request(prefix=prefix, chunks=chunks, question=question,
                                                 algorithm=algorithm, **kwargs))
@@ -196,7 +198,7 @@ class Engine:
                 self.store.get(key, hit=algo.reads_chunks)
         with torch.inference_mode():
             job = LinkInput(self.model, plan.layout, stored,
-                            plan.num_tokens + request.max_new_tokens)
+                            plan.num_tokens + request.max_new_tokens, request.cache_salt)
             return algo, algo.link(job)
 
     def _fetch(self, keys: tuple[str, ...]) -> list[ChunkKV]:

@@ -27,16 +27,18 @@ class Request:
     max_new_tokens: int
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None  # for sampling
+    cache_salt: str = ""  # prefix_cache reuses only earlier requests with the same salt
 
     @classmethod
     def make(cls, config: EngineConfig, prefix: Any = "", chunks: Any = (), question: Any = "",
              algorithm: Any = "legolink", max_new_tokens: Any = 32, temperature: Any = 0.0,
-             seed: Any = None, **parameters: Any) -> Request:
+             seed: Any = None, cache_salt: Any = "", **parameters: Any) -> Request:
         """Check loosely typed inputs -> Request; a ValueError names the first problem.
 
         `algorithm` is a name, a label ("legolink-16") or an AlgorithmSpec; `parameters` are
         values by keyword (recompute_k=16, recompute_ratio=0.15, ...), None for the default:
-        each is checked against its declaration, and the algorithm takes its own."""
+        each is checked against its declaration, and the algorithm takes its own. `cache_salt`
+        keys what prefix caching reuses (one per visitor: no request reads another's)."""
         spec = AlgorithmSpec.of(algorithm, **parameters)
         if not isinstance(prefix, str) or not isinstance(question, str):
             raise ValueError("prefix and question must be text")
@@ -55,4 +57,7 @@ class Request:
         temperature = real_number(temperature, "temperature", 0.0, 10.0)
         if seed is not None:
             seed = whole_number(seed, "seed", 0, 2**63 - 1)
-        return cls(prefix, tuple(chunks), question, spec, max_new_tokens, temperature, seed)
+        if not isinstance(cache_salt, str):
+            raise ValueError("cache_salt must be text")
+        return cls(prefix, tuple(chunks), question, spec, max_new_tokens, temperature, seed,
+                   cache_salt)

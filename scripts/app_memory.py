@@ -4,8 +4,9 @@ requests from many gradio_client visitors over a fixed store and report the serv
     .venv/bin/python scripts/app_memory.py --requests 300 --warmup 60 --users 8 [--cache DIR]
 
 Every request comes from a fresh Client (a new visitor, a new Gradio session), as on a public
-Space: it compiles two of the same texts again (found by content, the store stays fixed),
-then compares, inspects, looks at its library, or now and then runs a small speed sweep.
+Space: it compiles two of the same few texts (its own copies: a visitor's chunks are its own,
+and go when it closes), then compares, inspects, looks at its library, or now and then runs
+a small speed sweep.
 RSS is read from /proc/<pid>/status (VmRSS) after the warm-up and after the requests. The app
 runs on the model EPIC_MODEL names (the bundled SmolLM2 by default) in a cache directory
 whose converted model is linked from ~/.cache/epic-lab; a fresh one's first start compiles
@@ -52,14 +53,12 @@ def wait_for(url: str, process: subprocess.Popen, timeout_s: float) -> float:
     raise TimeoutError(f"no answer from {url} after {timeout_s} s")
 
 
-def one_request(url: str, keys: list[str], rng: random.Random) -> str:
+def one_request(url: str, rng: random.Random) -> str:
     client = Client(url, verbose=False)
     try:
-        # The fixed store: a visitor compiles two of the same texts again (found by content).
-        chosen = rng.sample(range(len(TEXTS)), 2)
-        for index in chosen:
-            client.predict(TEXTS[index], "doc", api_name="/compile_text")
-        order = [keys[index] for index in chosen]
+        # Two of the same texts, compiled into this visitor's own library (released on close).
+        order = [client.predict(TEXTS[index], "doc", api_name="/compile_text")[1][0]["key"]
+                 for index in rng.sample(range(len(TEXTS)), 2)]
         kind = rng.choices(["compare", "inspect", "stats", "bench"], [55, 25, 17, 3])[0]
         if kind == "compare":
             client.predict(rng.choice(PREFIXES), order, "What is item 7?",
@@ -79,11 +78,11 @@ def one_request(url: str, keys: list[str], rng: random.Random) -> str:
         client.close()
 
 
-def run(url: str, keys: list[str], count: int, users: int, seed: int) -> dict[str, int]:
+def run(url: str, count: int, users: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     seeds = [rng.random() for _ in range(count)]
     with ThreadPoolExecutor(users) as pool:
-        kinds = list(pool.map(lambda s: one_request(url, keys, random.Random(s)), seeds))
+        kinds = list(pool.map(lambda s: one_request(url, random.Random(s)), seeds))
     return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
 
 
@@ -100,28 +99,27 @@ def main() -> None:
     converted = Path.home() / ".cache" / "epic-lab" / "converted"
     if converted.is_dir() and not (cache / "converted").exists():
         (cache / "converted").symlink_to(converted)
+    # Every visitor here comes from one address: let it hold what many addresses would.
     env = os.environ | {"EPIC_CACHE_DIR": str(cache), "GRADIO_SERVER_PORT": str(args.port),
-                        "GRADIO_SERVER_NAME": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+                        "GRADIO_SERVER_NAME": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+                        "EPIC_CLIENT_SHARE": "1"}
     log = open(cache / "app.log", "w")
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{args.port}/"
     try:
         print(f"first start: answers after {wait_for(url, process, 1800):.1f} s", flush=True)
-        client = Client(url, verbose=False)
-        keys = [client.predict(t, "doc", api_name="/compile_text")[1][0]["key"] for t in TEXTS]
         print(f"after start: RSS {rss_mib(process.pid):.0f} MiB", flush=True)
         start = time.monotonic()
-        mix = run(url, keys, args.warmup, args.users, seed=1)
+        mix = run(url, args.warmup, args.users, seed=1)
         before = rss_mib(process.pid)
         print(f"after {args.warmup} warm-up requests {mix} in {time.monotonic() - start:.0f} s:"
               f" RSS {before:.0f} MiB", flush=True)
         start = time.monotonic()
-        mix = run(url, keys, args.requests, args.users, seed=2)
+        mix = run(url, args.requests, args.users, seed=2)
         after = rss_mib(process.pid)
         print(f"after {args.requests} more requests {mix} in {time.monotonic() - start:.0f} s:"
               f" RSS {after:.0f} MiB, {after - before:+.0f} MiB since the warm-up", flush=True)
-        client.close()
     finally:
         process.terminate()
         process.wait(timeout=60)

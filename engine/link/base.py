@@ -75,6 +75,7 @@ class LinkInput:
     layout: Layout
     chunks: list[CachedChunk]  # one per layout.chunks entry, in prompt order
     capacity: int  # KV positions to allocate: the prompt plus the new tokens
+    cache_salt: str = ""  # whose earlier requests a prompt cache may reuse (Request.cache_salt)
 
 
 @dataclass

@@ -20,13 +20,15 @@ class PrefixCaching(LinkAlgorithm):
     color = "#7048e8"
     reads_chunks = False
     reuses_prefixes = True
+    salt = ""  # the request's cache_salt, set by link
 
     def link(self, job: LinkInput) -> LinkResult:
         model, layout = job.model, job.layout
         t0 = now_ms(model.device)
         n = layout.num_tokens
         kv = model.new_kv(job.capacity, reuse=True)
-        reused, old = self.context.prefix_cache.longest(layout.token_ids)
+        self.salt = job.cache_salt  # one instance per request: after_decode puts under it
+        reused, old = self.context.prefix_cache.longest(layout.token_ids, self.salt)
         reused = min(reused, n - 1)  # the last position is computed to get its logits
         if reused:
             kv.k[:, :, :reused] = old.k[:, :, :reused]
@@ -44,4 +46,4 @@ class PrefixCaching(LinkAlgorithm):
                           {"gather_ms": t1 - t0, "forward_ms": t2 - t1})
 
     def after_decode(self, link: LinkResult) -> None:
-        self.context.prefix_cache.put(link.layout.token_ids, link.kv)
+        self.context.prefix_cache.put(link.layout.token_ids, link.kv, self.salt)

@@ -38,10 +38,12 @@ class ChunkFormat:
     def shape(self, num_tokens: int) -> tuple[int, int, int, int]:
         return (self.num_layers, self.num_kv_heads, num_tokens, self.head_dim)
 
-    def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
-        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
+    def key_for(self, token_ids: list[int] | tuple[int, ...], salt: str = "") -> str:
+        """The content key: a hash of (model id, dtype, token ids), with no prefix chain; a
+        non-empty `salt` (one per owner) gives the same text of two owners two keys, so
+        that one owner's compile never tells whether another compiled that text."""
         ids = ",".join(map(str, token_ids))
-        text = f"{self.model_id}|{self.dtype_name}|{ids}"
+        text = f"{self.model_id}|{self.dtype_name}|{ids}" + (f"|{salt}" if salt else "")
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -59,6 +61,7 @@ class ChunkKV:
     v: torch.Tensor
     hits: int = 0
     last_used: float = field(default_factory=time.time)
+    salt: str = ""  # part of the key (ChunkFormat.key_for): "" for text anyone may share
 
     @property
     def num_tokens(self) -> int:

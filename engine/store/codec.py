@@ -1,9 +1,10 @@
 """The one byte format of a compiled chunk, for files on disk and values in a shared store.
 
 A chunk is safetensors bytes: tensors `k`, `v` (the layout of `ChunkKV`) and `token_ids`
-(int64 [T]), with string metadata: format tag, key, title, model id, dtype and a sha256 of the
-tensors. Nothing is ever unpickled. Whatever comes back from disk or from another replica is
-checked like a fresh compile before the engine sees it: the checksum catches corruption, and
+(int64 [T]), with string metadata: format tag, key, title, model id, dtype, a sha256 of the
+tensors and, for a salted chunk, its salt (part of its key). Nothing is ever unpickled.
+Whatever comes back from disk or from another replica is checked like a fresh compile before
+the engine sees it: the checksum catches corruption, and
 since anyone can write a consistent checksum, every field is checked on its own too — model,
 dtype, shapes, finite values, token ids in the vocabulary, token count and title within limits.
 """
@@ -27,6 +28,7 @@ MAX_HEADER_BYTES = 1024**2  # the JSON header: three tensor entries and a short 
 MAX_ABS_KV = 65504.0
 _SAFETENSORS_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
 _NAMES = ("k", "token_ids", "v")
+MAX_SALT_CHARS = 128
 
 
 class ChunkRefused(ValueError):
@@ -44,6 +46,8 @@ def encode(chunk: ChunkKV, fmt: ChunkFormat) -> bytes:
                "token_ids": torch.tensor(chunk.token_ids, dtype=torch.int64)}
     meta = {"format": FORMAT, "key": chunk.key, "title": chunk.title,
             "model_id": fmt.model_id, "dtype": fmt.dtype_name, "sha256": checksum(tensors)}
+    if chunk.salt:  # only salted chunks carry one: files of unsalted chunks stay as they were
+        meta["salt"] = chunk.salt
     return save_tensors(tensors, metadata=meta)
 
 
@@ -75,7 +79,10 @@ def decode(data: bytes, fmt: ChunkFormat, max_tokens: int, key: str | None = Non
         raise ChunkRefused(f"token ids outside the vocabulary [0, {fmt.vocab_size}) "
                            f"(min {int(token_ids.min())}, max {int(token_ids.max())})")
     ids = tuple(token_ids.tolist())
-    if fmt.key_for(ids) != meta.get("key"):
+    salt = meta.get("salt", "")
+    if not isinstance(salt, str) or len(salt) > MAX_SALT_CHARS:
+        raise ChunkRefused(f"salt is not text of at most {MAX_SALT_CHARS} characters")
+    if fmt.key_for(ids, salt) != meta.get("key"):
         raise ChunkRefused("key does not match its token ids")
     for name in ("k", "v"):
         low, high = (float(x) for x in torch.aminmax(tensors[name]))
@@ -83,7 +90,7 @@ def decode(data: bytes, fmt: ChunkFormat, max_tokens: int, key: str | None = Non
             raise ChunkRefused(f"{name.upper()} holds non-finite or out-of-range values (min "
                                f"{low:g}, max {high:g}, limit ±{MAX_ABS_KV:g})")
     return ChunkKV(meta["key"], title, ids, tensors["k"].to(fmt.device),
-                   tensors["v"].to(fmt.device))
+                   tensors["v"].to(fmt.device), salt=salt)
 
 
 def _header(data: bytes) -> dict:

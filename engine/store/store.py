@@ -51,13 +51,14 @@ class ChunkStore:
         self._lock = threading.RLock()
         # One compile at a time, apart from `_lock`: stats stay readable while one runs.
         self._compile_lock = threading.Lock()
-        # Evicted chunks' token ids (cheap) so a request naming one can recompile it.
-        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...]]] = OrderedDict()
+        # Evicted chunks' (title, token ids, salt): cheap, and a request may recompile them.
+        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...], str]] = OrderedDict()
+        self._pinned: set[str] = set()  # keys the byte budget never evicts (see `pin`)
         self.num_compiled = 0
 
-    def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
-        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
-        return self.format.key_for(token_ids)
+    def key_for(self, token_ids: list[int] | tuple[int, ...], salt: str = "") -> str:
+        """The content key: a hash of (model id, dtype, token ids[, salt]), no prefix chain."""
+        return self.format.key_for(token_ids, salt)
 
     def _check_ids(self, token_ids: tuple[int, ...]) -> None:
         if not token_ids:
@@ -74,31 +75,31 @@ class ChunkStore:
             raise ValueError(f"token ids outside the vocabulary [0, {vocab})")
 
     def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
-                       compile_fn: CompileFn) -> str:
-        """The key of these token ids, compiling them with `compile_fn` -> (k, v) only when
-        they are neither stored here nor in the shared tier: the same text sent twice, even at
-        once, even to two replicas, is computed once."""
+                       compile_fn: CompileFn, salt: str = "") -> str:
+        """The key of these token ids (and salt), compiling them with `compile_fn` -> (k, v)
+        only when they are neither stored here nor in the shared tier: the same text sent
+        twice with one salt, even at once, even to two replicas, is computed once."""
         token_ids = tuple(token_ids)
         self._check_ids(token_ids)
-        key, title = self.key_for(token_ids), clean_title(title)
+        key, title = self.key_for(token_ids, salt), clean_title(title)
         with self._compile_lock:
             with self._lock:
                 if key in self._chunks:
                     self._chunks.move_to_end(key)
                     return key
-            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn)
+            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn, salt)
             with self._lock:
                 self._insert(chunk)
         return key
 
     def _shared_or_compiled(self, key: str, token_ids: tuple[int, ...], title: str,
-                            compile_fn: CompileFn) -> ChunkKV:
+                            compile_fn: CompileFn, salt: str = "") -> ChunkKV:
         """The chunk from the shared tier, else compiled here (once across replicas)."""
         def compiled() -> ChunkKV:
             k, v = compile_fn(token_ids)
             with self._lock:
                 self.num_compiled += 1
-            return ChunkKV(key, title, token_ids, k, v)
+            return ChunkKV(key, title, token_ids, k, v, salt=salt)
 
         if self.shared is None:
             return compiled()
@@ -162,7 +163,7 @@ class ChunkStore:
                 return self._chunks[key]
             evicted = self._evicted.get(key)
         if evicted is not None and compile_fn is not None:
-            self.get_or_compile(evicted[1], evicted[0], compile_fn)
+            self.get_or_compile(evicted[1], evicted[0], compile_fn, evicted[2])
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
@@ -173,16 +174,17 @@ class ChunkStore:
         self._num_bytes += chunk.num_bytes - (old.num_bytes if old is not None else 0)
         self._chunks[chunk.key] = chunk
         self._evicted.pop(chunk.key, None)
-        while self._num_bytes > self.budget_bytes:
-            oldest = next(iter(self._chunks.values()))
-            if oldest.key == chunk.key:
+        while self._num_bytes > self.budget_bytes:  # the oldest that no owner pins goes
+            oldest = next((k for k in self._chunks
+                           if k != chunk.key and k not in self._pinned), None)
+            if oldest is None:
                 break
-            self._drop(oldest.key)
+            self._drop(oldest)
 
     def _drop(self, key: str) -> None:
         chunk = self._chunks.pop(key)
         self._num_bytes -= chunk.num_bytes
-        self._evicted[key] = (chunk.title, chunk.token_ids)
+        self._evicted[key] = (chunk.title, chunk.token_ids, chunk.salt)
         self._evicted.move_to_end(key)
         while len(self._evicted) > MAX_EVICTED_REMEMBERED:
             self._evicted.popitem(last=False)
@@ -190,7 +192,14 @@ class ChunkStore:
     def evicted_token_ids(self, key: str) -> tuple[str, tuple[int, ...]] | None:
         """(title, token ids) of a chunk evicted earlier, to recompile it; None if unknown."""
         with self._lock:
-            return self._evicted.get(key)
+            evicted = self._evicted.get(key)
+            return None if evicted is None else evicted[:2]
+
+    def pin(self, key: str, pinned: bool = True) -> None:
+        """Keep `key` out of the budget's eviction while an owner holds it (False: let it go).
+        `evict` and `clear` still drop it; the pin stays with the key, for its recompile."""
+        with self._lock:
+            (self._pinned.add if pinned else self._pinned.discard)(key)
 
     def peek(self, key: str) -> ChunkKV:
         """The chunk for a key in this replica's memory, with no side effect (no hit, no LRU
@@ -261,7 +270,7 @@ class ChunkStore:
         with self._lock:
             infos = tuple(ChunkInfo(c.key, c.title, c.num_tokens, c.num_bytes, str(c.k.device),
                                     c.hits, c.last_used) for c in self._chunks.values())
-            evicted = tuple((k, t) for k, (t, _) in list(self._evicted.items())[-64:])
+            evicted = tuple((k, e[0]) for k, e in list(self._evicted.items())[-64:])
             local = (len(infos), self._num_bytes, self.budget_bytes, self.format.bytes_per_token,
                      self.num_compiled, infos, evicted)
         if shared is None:

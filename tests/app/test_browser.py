@@ -223,3 +223,41 @@ def test_a_page_whose_outputs_gradio_dropped_still_works(browser, engine, tmp_pa
     finally:
         ctx_a.close()
         demo.close()
+
+
+def test_visitor_strings_stay_text_in_every_output_and_message(browser, served):
+    """Issue 19: the library table and the /compile_text reply carry raw titles, and error
+    messages kept Markdown (chunk '![t](http://…)' is not in your library): none of them may
+    run a script, fetch an image or make a link, in any output or message box."""
+    _lab, url = served
+    context, page = visitor(browser, url)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    try:
+        pages.open_tab(page, "Library")
+        page.get_by_text("…or paste text").click()
+        title = f"<img src=x onerror=\"window.__xss=1\"> ![t]({url}pixel-c.png) **loud**"
+        page.get_by_role("textbox", name="Title").fill(title)
+        page.get_by_role("textbox", name="Text").fill(DOC_B + " Scripted.")
+        page.locator("#compile-text").click()
+        pages.wait_unlocked(page)
+        page.wait_for_function("[...document.querySelectorAll('#library-table [role=row]')]"
+                               ".some(r => r.innerText.includes('onerror='))")
+        page.get_by_text("Compiled chunks (keys)").click()
+        page.get_by_text("onerror=").first.wait_for()
+        page.locator("#evict-pick input").click()
+        page.get_by_role("option").filter(has_text="onerror=").first.wait_for()
+        page.keyboard.press("Escape")
+        pages.open_tab(page, "Compose")
+        guess = f"![t]({url}pixel-d.png)"
+        pages.set_dropdown_text(page, "chunk-picker", guess)
+        page.locator("#run-compare").click()
+        toast = page.locator("[data-testid='toast-body']").filter(has_text="not in your library")
+        toast.first.wait_for(timeout=pages.RUN_TIMEOUT_MS)
+        assert f"chunk '{guess}' is not in your library" in toast.first.inner_text()
+        assert page.evaluate("window.__xss") is None, "a title ran a script"
+        assert page.locator("img[src='x'], img[src*='pixel'], strong:has-text('loud')").count() == 0
+        assert page.locator("a[href*='pixel']").count() == 0
+        assert not [u for u in fetched if "pixel" in u], "a visitor's string fetched an image"
+    finally:
+        context.close()

@@ -73,7 +73,7 @@ def test_upload_compile_and_compose_twice(served, tmp_path):
     status, compiled = client.predict(
         [handle_file(str(tmp_path / "alder.txt")), handle_file(str(tmp_path / "birch.md"))],
         api_name="/compile_files")
-    assert status.endswith("2 new, 0 already in the store.")
+    assert status.endswith("2 new, 0 already in your library.")
     keys = [c["key"] for c in compiled]
     compiles = lab.engine.store.stats().num_compiled
 
@@ -85,7 +85,7 @@ def test_upload_compile_and_compose_twice(served, tmp_path):
     assert "diff-row" in answers
     assert json.loads(ttft["plot"])["data"][0]["x"] == [row[0] for row in table["data"]]
     assert len(json.loads(mask["plot"])["data"][0]["z"]) == 4
-    assert [c["hits_after"] for c in report["chunks"]] == [2, 2]  # naive + legolink
+    assert [c["hits"] for c in report["chunks"]] == [2, 2]  # naive + legolink
 
     _, _, _, _, _summary, report = compare(client, "Be brief.", keys[::-1])
     assert report["compiled_during_run"] == 0

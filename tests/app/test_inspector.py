@@ -132,10 +132,12 @@ def test_inspect_refusals(lab, keys, change, message):
     assert err.value.message.startswith(message)
 
 
-def test_kept_scores_stay_under_one_budget(lab, keys):
+def test_kept_scores_stay_under_one_budget_and_nobody_elses_are_dropped(lab, keys):
     run(lab, keys)
     size = kept(lab).num_bytes
-    lab.libraries.limits = type(lab.limits)(inspect_bytes=int(1.5 * size))
-    library.compile_text(lab, "visitor-2", DOC_A, "alder")
-    run(lab, keys[:1], session="visitor-2")
-    assert kept(lab) is None and kept(lab, "visitor-2") is not None  # the older one went
+    lab.libraries.limits = type(lab.limits)(inspect_bytes=int(1.5 * size), session_share=1.0,
+                                            client_share=1.0)
+    _, other = library.compile_text(lab, "visitor-2", DOC_A, "alder")
+    *_, summary = run(lab, [other[0]["key"]], session="visitor-2")
+    assert kept(lab) is not None and kept(lab, "visitor-2") is None, "the first one stays"
+    assert "These scores are not kept for redraws" in summary

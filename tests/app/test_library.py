@@ -14,7 +14,7 @@ from app.limits import AppLimits
 from app.render import size_text
 from tests.app.conftest import DOC_A, DOC_B
 
-ME, OTHER = "visitor-1", "visitor-2"
+ME, OTHER, THIRD = "visitor-1", "visitor-2", "visitor-3"
 
 
 def own_keys(lab: Lab, session: str = ME) -> set[str]:
@@ -36,13 +36,13 @@ def test_compile_files_compiles_each_document_once(lab, write):
     uploads = [write("alder.txt", DOC_A), write("birch.md", DOC_B)]
     text, compiled = library.compile_files(lab, ME, uploads)
     assert text == ("Compiled **2** document(s) into **2** chunk(s): 2 new, "
-                    "0 already in the store.")
+                    "0 already in your library.")
     assert [c["title"] for c in compiled] == ["alder.txt", "birch.md"]
     assert {c["key"] for c in compiled} == own_keys(lab)
     assert [c["tokens"] for c in compiled] == [len(DOC_A) + 2, len(DOC_B) + 2]  # bytes + "\n\n"
     compiles = lab.engine.store.stats().num_compiled
     text, again = library.compile_files(lab, ME, uploads)  # found by content
-    assert text.endswith("0 new, 2 already in the store.")
+    assert text.endswith("0 new, 2 already in your library.")
     assert [c["key"] for c in again] == [c["key"] for c in compiled]
     assert lab.engine.store.stats().num_compiled == compiles
 
@@ -125,11 +125,14 @@ def test_compile_budget_per_call_in_tokens_and_chunks(engine, write):
 def test_a_visitor_may_fill_only_its_share_of_the_store(engine):
     per_token = engine.model.bytes_per_token
     lab = Lab.open(engine, AppLimits(session_share=0.25))
-    engine.store.budget_bytes = 400 * per_token  # a share is 100 tokens
+    examples = engine.store.budget_bytes - lab.libraries.room_bytes
+    engine.store.budget_bytes = examples + 400 * per_token  # room for 400 tokens of visitors'
+    lab.libraries.limits = AppLimits(session_share=100 * per_token / engine.store.budget_bytes,
+                                     client_share=1.0)  # a share is 100 tokens
     library.compile_text(lab, ME, "a" * 60, "first")
     message = refused(lambda: library.compile_text(lab, ME, "b" * 60, "second"),
                       "your library would hold")
-    assert f"over your share of {size_text(100 * per_token)} (25% of the store)" in message
+    assert f"over your share of {size_text(lab.libraries.share_bytes)}" in message
     library.compile_text(lab, OTHER, "b" * 60, "theirs")  # another visitor has its own share
     assert len(own_keys(lab)) == len(own_keys(lab, OTHER)) == 1
 
@@ -147,18 +150,24 @@ def test_each_visitor_sees_the_examples_and_its_own_chunks(lab):
     assert [key for _, key in library.own_choices(lab, ME)] == [mine[0]["key"]]
 
 
-def test_the_same_text_twice_is_stored_once_and_kept_while_anyone_holds_it(lab):
+def test_the_same_text_is_stored_once_per_visitor_and_a_copy_of_anothers_is_new(lab):
+    """Issue 19: "0 new, N already in the store" in 0.2 s told a visitor that someone had
+    compiled a guessed text; another visitor's copy is now a compile like any other."""
     _, mine = library.compile_text(lab, ME, DOC_A, "my title")
     compiles = lab.engine.store.stats().num_compiled
-    _, theirs = library.compile_text(lab, OTHER, DOC_A, "their title")
+    again, twice = library.compile_text(lab, ME, DOC_A, "my title")
+    assert twice[0]["key"] == mine[0]["key"] and again.endswith("0 new, 1 already in your "
+                                                                  "library.")
+    assert lab.engine.store.stats().num_compiled == compiles, "a visitor's own text: deduped"
+    fresh, _ = library.compile_text(lab, OTHER, DOC_B, "their title")
+    copied, copy = library.compile_text(lab, THIRD, DOC_A, "their title")
+    assert copied == fresh, "another visitor's copy reads as the fresh compile it is"
+    assert lab.engine.store.stats().num_compiled == compiles + 2, "and is one"
     key = mine[0]["key"]
-    assert theirs[0]["key"] == key and lab.engine.store.stats().num_compiled == compiles
-    assert lab.titles(ME)[key] == "my title" and lab.titles(OTHER)[key] == "their title"
+    assert copy[0]["key"] != key and key not in own_keys(lab, THIRD)
+    assert lab.titles(ME)[key] == "my title"
     assert library.evict(lab, ME, key) == "Evicted my title."
-    assert key in lab.engine.store  # the other visitor still holds it
-    assert key not in own_keys(lab) and key in own_keys(lab, OTHER)
-    assert library.clear(lab, OTHER) == "Cleared your 1 chunk(s); the examples stay."
-    assert key not in lab.engine.store
+    assert key not in lab.engine.store and copy[0]["key"] in lab.engine.store
 
 
 def test_evict_and_clear_touch_only_the_visitors_own_chunks(lab):

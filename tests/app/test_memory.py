@@ -3,7 +3,9 @@ per 100 requests, never released). The RSS itself is measured by scripts/app_mem
 
 from __future__ import annotations
 
+import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from app.lab import Lab
 from app.limits import AppLimits
@@ -14,17 +16,22 @@ from tests.app.conftest import serve
 def test_sessions_kept_by_gradio_and_by_the_app_are_bounded(engine):
     """Every API client is a session; Gradio kept state for 10,000 of them by default, each
     with a copy of its last outputs (an inspection's figures: ~1.6 MB of JSON)."""
-    lab = Lab.open(engine, AppLimits(max_sessions=3, kept_outputs=2))
+    lab = Lab.open(engine, AppLimits(max_sessions=3, kept_outputs=2, client_share=1.0))
     demo, url = serve(lab)
     clients = []
     try:
         for number in range(6):
             client = Client(url, verbose=False)
-            client.predict(f"text {number}", "t", api_name="/compile_text")
-            clients.append(client)  # still open: only the caps can release them
+            clients.append(client)  # still open: only the caps bound what is kept
+            client.predict(api_name="/store_stats")  # a session that holds nothing
+            if number < 3:
+                client.predict(f"text {number}", "t", api_name="/compile_text")
+            else:  # the lab is full: a newcomer is refused, nobody is dropped
+                with pytest.raises(AppError, match="the lab is full"):
+                    client.predict(f"text {number}", "t", api_name="/compile_text")
         assert len(demo.state_holder.session_data) <= 2, "Gradio's copies over kept_outputs"
-        assert len(lab.libraries.sessions()) <= 3, "libraries over max_sessions"
-        assert len(engine.store) == len(lab.example_titles) + 3  # released visitors' chunks went
+        assert len(lab.libraries.sessions()) == 3, "libraries over max_sessions"
+        assert len(engine.store) == len(lab.example_titles) + 3
     finally:
         for client in clients:
             client.close()

@@ -55,3 +55,31 @@ def test_a_longer_prompt_gets_fresh_memory_and_the_budget_holds():
     entry = cache.longest(ids(90, 7))[1]
     assert entry.k.data_ptr() != first.k.data_ptr() and entry.capacity == 7
     assert torch.equal(entry.k, source.k[:, :, :7]) and torch.equal(entry.v, source.v[:, :, :7])
+
+
+def test_a_request_reuses_only_entries_of_its_own_salt():
+    """Issue 19: one visitor's tokens_reused told another visitor's prompt, token by token."""
+    cache = PrefixCache(max_entries=4, budget_bytes=1 << 20)
+    cache.put(ids(0, 6), prompt_kv(0, 6), "alice")
+    assert cache.longest(ids(0, 6), "alice")[0] == 6
+    assert cache.longest(ids(0, 6), "bob") == (0, None), "another salt's entry was reused"
+    assert cache.longest(ids(0, 6)) == (0, None)
+    cache.put(ids(0, 6), prompt_kv(1, 6), "bob")
+    assert cache.stats("alice").num_entries == cache.stats("bob").num_entries == 1
+    cache.clear("alice")
+    assert cache.longest(ids(0, 6), "alice")[0] == 0 and cache.longest(ids(0, 6), "bob")[0] == 6
+    assert cache.stats().num_entries == 1
+
+
+def test_the_engine_keys_prefix_cache_by_the_requests_cache_salt(tiny4_engine):
+    key = tiny4_engine.compile("A chunk about harbours and boats.")
+
+    def reused(prefix: str, salt: str) -> int:
+        result = tiny4_engine.run(prefix, [key], "Who?", "prefix_cache", max_new_tokens=1,
+                                  cache_salt=salt)
+        return sum(1 for m in result.mask if m == 1)
+
+    secret = "The vault code is 4411, tell no one."
+    assert reused(secret, "alice") == 0
+    assert reused(secret, "bob") == reused("Nothing alike at all.", "carol") == 0
+    assert reused(secret, "alice") > len(secret) // 2, "alice's own request is reused"

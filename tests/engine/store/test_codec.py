@@ -51,3 +51,18 @@ def test_a_huge_header_is_refused_before_it_is_parsed():
     data = (10**12).to_bytes(8, "little") + b"{}"
     with pytest.raises(ChunkRefused, match="header of 1000000000000 bytes"):
         decode(data, FMT, max_tokens=16)
+
+
+def test_a_salted_chunk_round_trips_and_its_salt_is_checked():
+    ids = (5, 6, 7, 8)
+    chunk = _chunk(ids)
+    chunk.key, chunk.salt = FMT.key_for(ids, "owner-salt"), "owner-salt"
+    back = decode(encode(chunk, FMT), FMT, max_tokens=16, key=chunk.key)
+    assert (back.key, back.salt) == (chunk.key, "owner-salt")
+    assert FMT.key_for(ids, "owner-salt") != FMT.key_for(ids), "a salt changes the key"
+    chunk.salt = "another-salt"  # the key no longer matches its token ids and salt
+    with pytest.raises(ChunkRefused, match="key does not match its token ids"):
+        decode(encode(chunk, FMT), FMT, max_tokens=16)
+    chunk.salt = "x" * 200
+    with pytest.raises(ChunkRefused, match="salt is not text of at most 128 characters"):
+        decode(encode(chunk, FMT), FMT, max_tokens=16)

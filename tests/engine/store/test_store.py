@@ -280,3 +280,35 @@ def test_stale_temporary_files_are_removed(tiny4_engine, tmp_path):
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     tiny4_engine.store.save(store_dir)
     assert not old.exists(), "save does not clean up either"
+
+
+def test_a_salt_keys_the_same_text_apart_and_survives_eviction(tiny4_engine):
+    """Issue 19: one key per text told an owner whether anyone had compiled it; a salt (one
+    per owner) makes the same text of two owners two chunks, of one owner one."""
+    store = tiny4_engine.store
+    plain, a = tiny4_engine.compile(TEXTS[0]), tiny4_engine.compile(TEXTS[0], salt="a")
+    assert tiny4_engine.compile(TEXTS[0], salt="a") == a != plain
+    b = tiny4_engine.compile(TEXTS[0], salt="b")
+    assert len({plain, a, b}) == 3 and store.stats().num_compiled == 3
+    assert store.key_for(store.get(a).token_ids, "a") == a and store.get(a).salt == "a"
+    store.evict(a)
+    tiny4_engine.run("p", [a], "q?", "naive", max_new_tokens=1)  # recompiled under its salt
+    assert a in store and store.get(a).salt == "a" and store.stats().num_compiled == 4
+
+
+def test_pinned_chunks_are_never_evicted_by_the_budget(tiny4_model_dir, tmp_path):
+    probe = _engine(tiny4_model_dir, tmp_path)
+    sizes = [probe.store.get(probe.compile(t)).num_bytes for t in TEXTS[:3]]
+    engine = _engine(tiny4_model_dir, tmp_path, store_budget_bytes=sizes[0] + sizes[1])
+    k0 = engine.compile(TEXTS[0])
+    engine.store.pin(k0)
+    k1, k2 = engine.compile(TEXTS[1]), engine.compile(TEXTS[2])
+    assert k0 in engine.store, "the oldest chunk is pinned: the next oldest goes"
+    assert k1 not in engine.store and k2 in engine.store
+    engine.store.evict(k0)  # an explicit evict still drops it; the pin stays with the key
+    engine.run("p", [k0], "q?", "naive", max_new_tokens=1)
+    engine.compile(TEXTS[3])
+    assert k0 in engine.store, "recompiled and pinned again"
+    engine.store.pin(k0, False)
+    engine.compile(TEXTS[1])
+    assert k0 not in engine.store
