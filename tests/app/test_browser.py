@@ -118,17 +118,17 @@ def test_upload_compile_compare_inspect(browser, served, tmp_path):
 
 
 def test_a_page_load_shows_the_library_as_it_is_now(browser, served):
-    """Issue 10: the Library table and the Compose picker showed the start-up snapshot."""
+    """Issue 10: the Library table and the Compose picker showed the start-up snapshot. (What
+    another visitor did with an example, its hits, is not shown: issue 19.)"""
     lab, url = served
     key = next(iter(lab.example_titles))
-    hits = lab.engine.store.peek(key).hits
     client = Client(url, verbose=False)  # another visitor uses an example meanwhile
     client.predict("Hi.", [key], "Who?", ["naive"], 4, 0.2, 1, api_name="/run_compare")
-    assert lab.engine.store.peek(key).hits == hits + 1
+    lab.engine.store.evict(key)  # and the store drops it (recompiled when next used)
     context, page = visitor(browser, url)
     try:
         rows = {row[-1]: row for row in pages.table_rows(page, "library-table")}
-        assert rows[key][4] == str(hits + 1)
+        assert rows[key][3] == "evicted" and rows[key][4] == "—"
         pages.open_tab(page, "Compose")
         page.locator("#chunk-picker input").click()
         assert page.get_by_role("option").count() == len(lab.example_titles)
