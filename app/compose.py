@@ -7,7 +7,7 @@ among the chosen algorithms it runs anyway but is left out of the results.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,62 +15,19 @@ import gradio as gr
 import pandas as pd
 
 from app import notes
-from app.budget import answer_work, check_context, prompt_tokens
 from app.errors import user_errors
 from app.lab import Lab
+from app.planning import choose_algorithms, plan_runs
 from app.render import answer_diff_html, md
-from engine import EngineConfig, Request
-from engine.algorithms import ALGORITHMS, REFERENCE
+from engine.algorithms import REFERENCE
 from engine.fidelity import Fidelity
 from engine.fidelity import measure as fidelity
 from engine.generate import RunResult
-from engine.request import real_number, whole_number
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
 TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tokens",
                  "first-token KL", "TTFT (ms)", "computed", "reused"]
-
-
-def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
-    """The chosen algorithms in the canonical order; unknown names are refused."""
-    chosen = list(algorithms or [])
-    unknown = [a for a in chosen if a not in ALGORITHMS]
-    if unknown:
-        raise ValueError(f"unknown algorithm {unknown[0]!r}: choose from "
-                         f"{', '.join(ALGORITHMS)}")
-    if not chosen:
-        raise ValueError("choose at least one algorithm")
-    return [a for a in ALGORITHMS if a in chosen]
-
-
-def check_parameters(config: EngineConfig, k: Any, ratio: Any) -> None:
-    """k and ratio must be numbers in range. The engine reads None as "the configured
-    default"; a caller of the app's API that sends None (or text) for one is told so."""
-    whole_number(k, "recompute_k", 0, config.max_recompute_k)
-    real_number(ratio, "recompute_ratio", 0.0, 1.0)
-
-
-def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
-                  algorithms: Sequence[str] | None, k: Any, ratio: Any,
-                  max_new_tokens: Any) -> tuple[list[Request], int]:
-    """The Compose inputs (from the UI or the API) as one checked Request per algorithm, the
-    reference first, within the engine's and this app's limits -> (requests, prompt tokens).
-    Chunks must be in the visitor's library; a ValueError or KeyError names the problem."""
-    chosen = choose_algorithms(algorithms)
-    engine = lab.engine
-    check_parameters(engine.config, k, ratio)
-    new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
-                              lab.limits.new_tokens_limit(engine.config))
-    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
-                               recompute_k=k, recompute_ratio=ratio, max_new_tokens=new_tokens)
-                for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
-    first = requests[0]
-    lab.libraries.check(session, first.chunks)
-    lab.ensure_examples(first.chunks)
-    num_tokens = prompt_tokens(engine, first.prefix, first.chunks, first.question)
-    check_context(num_tokens, new_tokens, min(lab.limits.context_tokens, engine.context_limit))
-    return requests, num_tokens
 
 
 def retitled(result: RunResult, titles: dict[str, str]) -> RunResult:
@@ -158,9 +115,9 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     has one entry per shown algorithm (text, first-token and whole-answer match by token ids,
     same tokens, KL, TTFT, token counts).
     """
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
-                                         ratio, max_new_tokens)
-    chosen = choose_algorithms(algorithms)
+    plan = plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
+                     max_new_tokens)
+    requests, chosen = plan.requests, choose_algorithms(algorithms)
     titles = lab.titles(session)
     before = lab.engine.store.stats()
     hits_before = {c.key: c.hits for c in before.chunks}
@@ -168,9 +125,9 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     shown: list[RunResult] = []
     reference: RunResult | None = None
     tokens: list[str] = []
+    results: list[RunResult] = []
     skip = gr.skip()
-    work = answer_work(num_tokens, requests[0].max_new_tokens, len(requests))
-    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
+    with lab.estimator.timed(lab.admission.within_budget(plan.estimate)) as timer:
         for request in requests:
             name, label = request.algorithm.name, request.algorithm.label
             result = None
@@ -180,6 +137,8 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                     partial = [label, piece.text + " ▌", "…", "…", None, None, None, None, None]
                     yield _table([*map(_row, measured), partial]), skip, skip, skip, skip, skip
             result = retitled(result, titles)
+            results.append(result)
+            timer.actual = plan.spent(results, lab.engine.model.spec.num_layers)
             reference = reference or result
             tokens = tokens or prompt_tokens_text(lab, result)
             if name in chosen:

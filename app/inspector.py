@@ -14,10 +14,11 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from app.budget import answer_work
-from app.compose import make_requests, prompt_tokens_text, retitled
+from app.budget import Estimate
+from app.compose import prompt_tokens_text, retitled
 from app.errors import user_errors
 from app.lab import Lab
+from app.planning import plan_runs
 from engine.algorithms import REFERENCE
 from engine.inspection import InspectResult
 from engine.request import whole_number
@@ -108,23 +109,31 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
                       sink_tokens: float) -> tuple[go.Figure, go.Figure, str]:
     """Run the request under each algorithm (and full recompute, the reference) and draw the
     attention of its answer tokens -> (heatmaps, sink-mass bars, summary)."""
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms, k,
-                                         ratio, INSPECT_TOKENS)
+    plan = plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
+                     INSPECT_TOKENS, inspect=True)
     chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
     reference = None
-    work = answer_work(num_tokens, INSPECT_TOKENS, len(requests))
-    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
-        for request in requests:
+    with lab.estimator.timed(lab.admission.within_budget(plan.estimate)):
+        for request in plan.requests:
             result = lab.engine.inspect_request(request)
             result = replace(result, run=retitled(result.run, titles),
                              scores=result.scores.half())  # half the memory, enough to draw
             reference = reference or result
             if request.algorithm.name in chosen:
                 results[result.run.algorithm] = result
-    inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
-    lab.libraries.keep_inspection(session, inspection, inspection.num_bytes)
-    return _view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens)
+        inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
+        lab.libraries.keep_inspection(session, inspection, inspection.num_bytes)
+        return _view(inspection, layer, all_layers, head, all_heads, mode, sink_tokens)
+
+
+def estimate_inspect(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+                     algorithms: Any, k: Any, ratio: Any, layer: Any = None,
+                     all_layers: Any = None, head: Any = None, all_heads: Any = None,
+                     mode: Any = None, sink_tokens: Any = None) -> Estimate:
+    """What `inspect_attention` with these inputs will cost (checked when it is queued)."""
+    return plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
+                     INSPECT_TOKENS, inspect=True).estimate
 
 
 @user_errors

@@ -12,11 +12,14 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
+from app.budget import Estimate, OverBudget, check_chars
+from app.cost import Work, document_work
 from app.errors import user_errors
 from app.lab import Lab
 from app.render import md, size_text
@@ -32,13 +35,17 @@ TABLE_HEADERS = ["title", "from", "tokens", "KV size", "hits", "last used", "key
 OPERATOR_ONLY = "is for the operator of this app (start it with EPIC_OPERATOR=1)"
 
 
-def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
+def _check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
     """Refuse a compile over the per-call or per-visitor limits before any model work ->
-    its tokens (the documents' own, without chunk separators)."""
+    its estimate (from the documents' own tokens, without chunk separators)."""
     limits, tokenizer = lab.limits, lab.engine.tokenizer
     if len(documents) > limits.compile_chunks:
         raise ValueError(f"{len(documents):,} documents in one call; at most "
                          f"{limits.compile_chunks} chunks may be compiled per call")
+    chars = sum(len(doc.text) for doc in documents)
+    if chars > limits.compile_chars:  # refused before anything tokenizes them
+        raise OverBudget(f"{chars:,} characters of text in one call is over this app's limit "
+                         f"of {limits.compile_chars:,} per compile: upload less at a time")
     tokens = [len(encode_user_text(tokenizer, doc.text)) for doc in documents]
     total = sum(tokens)
     chunks = sum(max(1, math.ceil(n / lab.engine.config.chunk_tokens)) for n in tokens)
@@ -49,16 +56,19 @@ def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
         raise ValueError(f"about {chunks:,} chunks in one call is over this app's limit of "
                          f"{limits.compile_chunks} per compile: upload less at a time")
     lab.libraries.check_room(session, total)
-    return total
+    layers, size = lab.engine.model.spec.num_layers, lab.engine.config.chunk_tokens
+    work = sum((document_work(n, size, layers) for n in tokens), Work())
+    return lab.estimator.estimate("compile", work, f"compiling {total:,} tokens",
+                                  "compile a shorter text, or fewer documents at a time")
 
 
 def _compile(lab: Lab, session: str, documents: list[Document],
              progress: gr.Progress) -> tuple[str, list[dict]]:
     engine = lab.engine
-    work = _check_work(lab, session, documents)
+    estimate = lab.admission.within_budget(_check_work(lab, session, documents))
     before = engine.store.stats().num_compiled
     compiled: list[dict] = []
-    with lab.estimator.timed("compile", work, f"compiling {work:,} tokens"):
+    with lab.estimator.timed(estimate):
         for index, doc in enumerate(documents):
             progress((index, len(documents)), desc=f"compiling document {index + 1}")
             keys = engine.compile_document(doc.text, doc.title)
@@ -105,18 +115,28 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
     return _compile(lab, session, parse_files(loaded, limits), progress)
 
 
+def _pasted(lab: Lab, text: Any, title: Any) -> Document:
+    """Pasted text and its title as a document, bounded in characters before anything
+    tokenizes them (OverBudget)."""
+    check_chars(text, "pasted text", lab.limits.compile_chars)
+    check_chars(title, "title", lab.limits.prompt_chars)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the text is empty: paste a document first")
+    name = clean_title(title if isinstance(title, str) else "") or title_of(text, 6)
+    return Document(name, text)
+
+
 @user_errors
 def compile_text(lab: Lab, session: str, text: str, title: str = "",
                  progress: gr.Progress = PROGRESS) -> tuple[str, list[dict]]:
     """Compile pasted text as one document into your library -> (summary,
     [{title, key, tokens}])."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the text is empty: paste a document first")
-    if len(text) > lab.documents.max_chars:
-        raise ValueError(f"{len(text):,} characters is over the limit of "
-                         f"{lab.documents.max_chars:,}")
-    name = clean_title(title if isinstance(title, str) else "") or title_of(text, 6)
-    return _compile(lab, session, [Document(name, text)], progress)
+    return _compile(lab, session, [_pasted(lab, text, title)], progress)
+
+
+def estimate_compile_text(lab: Lab, session: str, text: Any, title: Any = "") -> Estimate:
+    """What `compile_text` with these inputs will cost (checked when it is queued)."""
+    return _check_work(lab, session, [_pasted(lab, text, title)])
 
 
 def chunk_label(title: str, tokens: int, key: str) -> str:

@@ -40,6 +40,10 @@ class AppLimits:
     bench_chunks: int = 6  # EPIC_BENCH_CHUNKS: chunks per benchmark example
     bench_length: int = 1024  # EPIC_BENCH_LENGTH: longest context of a speed sweep
     bench_repeats: int = 2  # EPIC_BENCH_REPEATS: repeats per length of a speed sweep
+    max_call_s: float = 60.0  # EPIC_MAX_CALL_S: model time one call may be estimated to take
+    prompt_chars: int = 32_768  # EPIC_PROMPT_CHARS: characters of a prefix or a question
+    compile_chars: int = 131_072  # EPIC_COMPILE_CHARS: characters one compile may tokenize
+    redraws: int = 1  # EPIC_REDRAWS: attention redraws drawn at once, all visitors together
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -117,6 +121,13 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "EPIC_BENCH_LENGTH / EPIC_BENCH_REPEATS"),
         ("store-wide actions (clear all, save and load stores)",
          "on" if limits.operator else "off (operator only)", "EPIC_OPERATOR=1"),
+        ("model time one call may take (estimated before it is queued; refused above)",
+         f"{limits.max_call_s:,.0f} s", "EPIC_MAX_CALL_S"),
+        ("characters of a prefix or a question / of one compile call's text (checked "
+         "before tokenizing)", f"{limits.prompt_chars:,} / {limits.compile_chars:,}",
+         "EPIC_PROMPT_CHARS / EPIC_COMPILE_CHARS"),
+        ("attention redraws drawn at once (all visitors, a lane of their own)",
+         str(limits.redraws), "EPIC_REDRAWS"),
     ]
     return rows
 

@@ -1,0 +1,125 @@
+"""A Compose or Inspect request, checked and estimated before it is queued: the visitor's
+inputs (from the UI or the API) as one checked Request per algorithm, the reference first,
+the prompt's layout, and what running them all will cost (app/cost.py, app/budget.py).
+
+The validator (app/admission.py) and the handler call the same `plan_runs`, so the call that
+is admitted is the call that runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.budget import Estimate, OverBudget, check_chars, check_context, prompt_layout
+from app.cost import Prompt, Work, decode_work, inspect_work, link_work, run_work
+from app.lab import Lab
+from engine import EngineConfig, Request
+from engine.algorithms import ALGORITHMS, REFERENCE
+from engine.generate import RunResult
+from engine.prompt import Layout
+from engine.request import real_number, whole_number
+
+KEY_CHARS = 64  # a chunk key is 32 hex digits: anything much longer is refused unread
+SHRINK = ("choose fewer algorithms, fewer or shorter chunks, fewer new tokens, or a smaller k "
+          "or CacheBlend ratio")
+
+
+def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
+    """The chosen algorithms in the canonical order; unknown names are refused."""
+    chosen = list(algorithms or [])
+    unknown = [a for a in chosen if a not in ALGORITHMS]
+    if unknown:
+        raise ValueError(f"unknown algorithm {unknown[0]!r}: choose from "
+                         f"{', '.join(ALGORITHMS)}")
+    if not chosen:
+        raise ValueError("choose at least one algorithm")
+    return [a for a in ALGORITHMS if a in chosen]
+
+
+def check_parameters(config: EngineConfig, k: Any, ratio: Any) -> None:
+    """k and ratio must be numbers in range. The engine reads None as "the configured
+    default"; a caller of the app's API that sends None (or text) for one is told so."""
+    whole_number(k, "recompute_k", 0, config.max_recompute_k)
+    real_number(ratio, "recompute_ratio", 0.0, 1.0)
+
+
+def check_text(lab: Lab, prefix: Any, chunks: Any, question: Any) -> None:
+    """Bound a request's text in characters, and its chunks in number, before anything
+    tokenizes or looks them up (OverBudget)."""
+    limit = lab.limits.prompt_chars
+    check_chars(prefix, "prefix", limit)
+    check_chars(question, "question", limit)
+    if isinstance(chunks, list | tuple):
+        most = lab.engine.config.max_chunks_per_request
+        if len(chunks) > most:
+            raise OverBudget(f"too many chunks: {len(chunks):,} given, at most {most} per "
+                             "request")
+        for key in chunks:
+            check_chars(key, "chunk key", KEY_CHARS)
+
+
+def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+                  algorithms: Sequence[str] | None, k: Any, ratio: Any,
+                  max_new_tokens: Any) -> tuple[list[Request], Layout]:
+    """The Compose inputs (from the UI or the API) as one checked Request per algorithm, the
+    reference first, within the engine's and this app's limits -> (requests, the prompt's
+    layout). Text over the character bounds is refused first (OverBudget); chunks must be in
+    the visitor's library; a ValueError or KeyError names the problem."""
+    check_text(lab, prefix, chunks, question)
+    chosen = choose_algorithms(algorithms)
+    engine = lab.engine
+    check_parameters(engine.config, k, ratio)
+    new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
+                              lab.limits.new_tokens_limit(engine.config))
+    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=name,
+                               recompute_k=k, recompute_ratio=ratio, max_new_tokens=new_tokens)
+                for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
+    first = requests[0]
+    lab.libraries.check(session, first.chunks)
+    lab.ensure_examples(first.chunks)
+    layout = prompt_layout(engine, first.prefix, first.chunks, first.question)
+    check_context(layout.num_tokens, new_tokens,
+                  min(lab.limits.context_tokens, engine.context_limit))
+    return requests, layout
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked call of several runs of one prompt: the requests (the reference first), the
+    prompt's layout, and the estimate of the whole call."""
+
+    requests: list[Request]
+    layout: Layout
+    estimate: Estimate
+
+    def spent(self, results: Sequence[RunResult], num_layers: int) -> Work:
+        """The work the runs did: each link, and the decode steps its answer really took."""
+        prompt = Prompt.of(self.layout)
+        return sum((link_work(prompt, r.algorithm, num_layers) + decode_work(
+            prompt.num_tokens, len(out.token_ids) + (out.stop_reason == "eos"), num_layers)
+            for r, out in zip(self.requests, results, strict=False)), Work())
+
+
+def plan_runs(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+              algorithms: Sequence[str] | None, k: Any, ratio: Any, max_new_tokens: Any,
+              inspect: bool = False) -> Plan:
+    """`make_requests` and the estimate of running them all (with `inspect`: inspections)."""
+    requests, layout = make_requests(lab, session, prefix, chunks, question, algorithms, k,
+                                     ratio, max_new_tokens)
+    prompt, layers = Prompt.of(layout), lab.engine.model.spec.num_layers
+    work = sum((inspect_work(prompt, r.algorithm, layers) if inspect else
+                run_work(prompt, r.algorithm, r.max_new_tokens, layers)
+                for r in requests), Work())
+    what = (f"{len(requests)} runs of {layout.num_tokens:,} tokens, up to "
+            f"{requests[0].max_new_tokens} new tokens each")
+    kind = "inspect" if inspect else "answer"
+    return Plan(requests, layout, lab.estimator.estimate(kind, work, what, SHRINK))
+
+
+def estimate_compare(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+                     algorithms: Any, k: Any, ratio: Any, max_new_tokens: Any) -> Estimate:
+    """What `run_compare` with these inputs will cost (checked when it is queued)."""
+    return plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
+                     max_new_tokens).estimate
