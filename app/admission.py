@@ -25,9 +25,10 @@ from app.budget import Estimate, Estimator, OverBudget
 from app.limits import AppLimits
 from app.sessions import Libraries
 
-# An endpoint's estimate: (lab, session, **its inputs) -> Estimate; it raises OverBudget for
-# text over the character bounds and a ValueError or KeyError for input the handler refuses.
-EstimateFn = Callable[..., Estimate]
+# An endpoint's estimate: (lab, session, **its inputs) -> Estimate (None: known only once the
+# handler has read its input); it raises OverBudget for text over the character bounds, and a
+# ValueError or KeyError for input the handler refuses.
+EstimateFn = Callable[..., Estimate | None]
 GRACE_S = 10.0  # an admitted call's event reaches Gradio's queue right after its validator
 
 
@@ -64,7 +65,7 @@ class Admission:
             raise
         except (ValueError, KeyError, TypeError):
             return None
-        return self.within_budget(planned)
+        return None if planned is None else self.within_budget(planned)
 
     def check(self) -> None:
         """Refuse, without taking a place, while the queue is full."""

@@ -35,7 +35,7 @@ TABLE_HEADERS = ["title", "from", "tokens", "KV size", "hits", "last used", "key
 OPERATOR_ONLY = "is for the operator of this app (start it with EPIC_OPERATOR=1)"
 
 
-def _check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
+def check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
     """Refuse a compile over the per-call or per-visitor limits before any model work ->
     its estimate (from the documents' own tokens, without chunk separators)."""
     limits, tokenizer = lab.limits, lab.engine.tokenizer
@@ -65,7 +65,7 @@ def _check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
 def _compile(lab: Lab, session: str, documents: list[Document],
              progress: gr.Progress) -> tuple[str, list[dict]]:
     engine = lab.engine
-    estimate = lab.admission.within_budget(_check_work(lab, session, documents))
+    estimate = lab.admission.within_budget(check_work(lab, session, documents))
     before = engine.store.stats().num_compiled
     compiled: list[dict] = []
     with lab.estimator.timed(estimate):
@@ -115,7 +115,7 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
     return _compile(lab, session, parse_files(loaded, limits), progress)
 
 
-def _pasted(lab: Lab, text: Any, title: Any) -> Document:
+def pasted(lab: Lab, text: Any, title: Any) -> Document:
     """Pasted text and its title as a document, bounded in characters before anything
     tokenizes them (OverBudget)."""
     check_chars(text, "pasted text", lab.limits.compile_chars)
@@ -131,12 +131,7 @@ def compile_text(lab: Lab, session: str, text: str, title: str = "",
                  progress: gr.Progress = PROGRESS) -> tuple[str, list[dict]]:
     """Compile pasted text as one document into your library -> (summary,
     [{title, key, tokens}])."""
-    return _compile(lab, session, [_pasted(lab, text, title)], progress)
-
-
-def estimate_compile_text(lab: Lab, session: str, text: Any, title: Any = "") -> Estimate:
-    """What `compile_text` with these inputs will cost (checked when it is queued)."""
-    return _check_work(lab, session, [_pasted(lab, text, title)])
+    return _compile(lab, session, [pasted(lab, text, title)], progress)
 
 
 def chunk_label(title: str, tokens: int, key: str) -> str:

@@ -1,17 +1,20 @@
-"""A Compose or Inspect request, checked and estimated before it is queued: the visitor's
-inputs (from the UI or the API) as one checked Request per algorithm, the reference first,
-the prompt's layout, and what running them all will cost (app/cost.py, app/budget.py).
+"""A call checked and estimated before it is queued: a Compose or Inspect request (the
+visitor's inputs, from the UI or the API, as one checked Request per algorithm, the reference
+first, the prompt's layout, and what running them all will cost: app/cost.py, app/budget.py),
+and a compile.
 
-The validator (app/admission.py) and the handler call the same `plan_runs`, so the call that
-is admitted is the call that runs.
+The validator (app/admission.py) and the handler call the same functions (`plan_runs`,
+`library.check_work`), so the call that is admitted is the call that runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from app import library
 from app.budget import Estimate, OverBudget, check_chars, check_context, prompt_layout
 from app.cost import Prompt, Work, decode_work, inspect_work, link_work, run_work
 from app.lab import Lab
@@ -123,3 +126,21 @@ def estimate_compare(lab: Lab, session: str, prefix: Any, chunks: Any, question:
     """What `run_compare` with these inputs will cost (checked when it is queued)."""
     return plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
                      max_new_tokens).estimate
+
+
+def estimate_compile_text(lab: Lab, session: str, text: Any, title: Any = "") -> Estimate:
+    """What `compile_text` with these inputs will cost (checked when it is queued)."""
+    return library.check_work(lab, session, [library.pasted(lab, text, title)])
+
+
+def estimate_compile_files(lab: Lab, session: str, files: Any) -> None:
+    """An upload's cost is known once it is parsed (the handler checks it then); before it is
+    queued, plain-text files whose bytes alone are over the characters one compile may take
+    (at most 4 bytes a character) are refused unread."""
+    plain = [Path(f) for f in files or [] if isinstance(f, str)
+             and Path(f).suffix.lower() in (".txt", ".md") and Path(f).is_file()]
+    total = sum(f.stat().st_size for f in plain)
+    if total > 4 * lab.limits.compile_chars:
+        raise OverBudget(f"{total:,} bytes of text in one call is over this app's limit of "
+                         f"{lab.limits.compile_chars:,} characters per compile: upload less "
+                         "at a time")

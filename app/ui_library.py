@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app import library
+from app import library, planning
 from app.controls import FreeDropdown
 from app.lab import Lab
 from app.render import column_widths, md
@@ -117,13 +117,13 @@ def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
     guard.chain(tab.compile_files.click,
                 # An upload is estimated once parsed, by the handler, before it compiles.
                 [step(lab, library.compile_files, [tab.files], [tab.status, tab.compiled],
-                      "compile_files", model=True),
+                      "compile_files", model=True, estimate=planning.estimate_compile_files),
                  # the files were read and deleted: the next upload starts from an empty box
                  Step(lambda: None, [], [tab.files], options={"queue": False}), refreshed])
     guard.chain(tab.compile_text.click,
                 [step(lab, library.compile_text, [tab.paste_text, tab.paste_title],
                       [tab.status, tab.compiled], "compile_text", model=True,
-                      estimate=library.estimate_compile_text), refreshed])
+                      estimate=planning.estimate_compile_text), refreshed])
     refresh = tab.refresh.click(bind(lab, library.store_stats), None, [tab.table, tab.summary],
                                 api_name="store_stats", concurrency_limit=None,
                                 api_description="Your library: table and summary.")

@@ -27,6 +27,8 @@ from app.memory import trim
 
 MODEL = "model"  # one concurrency group for every event that runs the model
 REDRAW = "redraw"  # and one for redrawing kept attention scores (no model call)
+CHECK = "check"  # and one for a page's checks before a model call (tokenizing, estimating)
+CHECKS_AT_ONCE = 2
 OUTSIDE_QUEUE = ("model calls are taken through the queue only: join it "
                  "(gradio_client does; /gradio_api/run is closed to them)")
 
@@ -105,15 +107,20 @@ def validator(lab: Lab, fn: Callable[..., Any],
     if num_inputs == 0:  # Gradio 6.31 cannot validate an event without inputs
         raise ValueError(f"{fn.__name__}: a model endpoint needs at least one input")
 
-    def check(*args: Any, **kwargs: Any) -> list[dict]:
+    def check(*args: Any, **kwargs: Any) -> list[dict] | dict:
         session, inputs = _given(signature, args, kwargs)
         try:
             lab.admission.screen(lab, session, estimate, inputs)
             lab.admission.admit(session)
         except ValueError as err:
-            return ([gr.validate(False, message(err))]
-                    + [gr.validate(True, "")] * (num_inputs - 1))
-        return [gr.validate(True, "")] * num_inputs
+            verdicts = ([gr.validate(False, message(err))]
+                        + [gr.validate(True, "")] * (num_inputs - 1))
+        else:
+            verdicts = [gr.validate(True, "")] * num_inputs
+        # Gradio wraps the value of a one-input validator in a list itself: a list returned
+        # there reads as valid, whatever it says (the refusals of /story and /compile_files
+        # were ignored so).
+        return verdicts[0] if num_inputs == 1 else verdicts
     return _named(check, fn, signature)
 
 
@@ -185,8 +192,11 @@ def step(lab: Lab, fn: Callable[..., Any], inputs: Sequence[Any], outputs: Seque
     queue (None: the handler checks it, when only the call's own work can tell)."""
     if not model:
         return Step(bind(lab, fn), inputs, outputs, api_name, options=options)
+    # Queued (a refusal reaches the page as a message only from a queued event), in a lane
+    # of its own.
     pre = Step(prechecked(lab, fn, estimate), inputs, [],
-               options={"queue": False, "show_progress": "hidden"})
+               options={"concurrency_id": CHECK, "concurrency_limit": CHECKS_AT_ONCE,
+                        "show_progress": "hidden"})
     return Step(bind(lab, fn, model), inputs, outputs, api_name, model,
                 validator(lab, fn, estimate), options, pre)
 

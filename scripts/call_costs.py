@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import benchmark, compose, inspector, library, story
+from app import benchmark, compose, inspector, library, planning, story
 from app.budget import OverBudget
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
@@ -69,7 +69,7 @@ def main() -> None:
     docs = [text_of_tokens(engine.tokenizer, 500, rng) for _ in range(7)]
     for i, doc in enumerate(docs):
         rows.append(measure(lab, f"compile_text #{i + 1} (~500 tokens)",
-                            library.estimate_compile_text, library.compile_text, doc,
+                            planning.estimate_compile_text, library.compile_text, doc,
                             f"doc {i + 1}"))
     keys = list(lab.libraries.get(SESSION).chunks)  # ~3.5K tokens behind the example prefix
     _, prefix, example_keys, question, algorithms = compose.example_request(lab, SESSION)

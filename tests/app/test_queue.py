@@ -15,8 +15,8 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from gradio_client import Client
-from gradio_client.exceptions import ValidationError
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
 
 from app import inspector
 from app.lab import Lab
@@ -264,7 +264,7 @@ def test_the_speed_benchmark_schema_says_integer_lengths(engine):
     assert table["data"] and "Medians of 1 repeat" in summary
 
 
-def test_the_character_bounds_are_the_tables(engine):
+def test_the_character_bounds_are_the_tables(engine, write):
     """The limits table states the character bounds; the API refuses one past them when the
     call joins the queue, and takes the text at the bound to the handler."""
     from app.ui_start import limits_table
@@ -288,6 +288,15 @@ def test_the_character_bounds_are_the_tables(engine):
                                api_name="/run_compare")
         with pytest.raises(ValidationError, match="the chunk key has 65 characters"):
             client.predict("p", ["k" * 65], "q", ["naive"], 4, 0.2, 1, api_name="/run_compare")
+        # An upload of plain text whose bytes alone are over it is refused unread; one that
+        # is over it once parsed is refused before anything tokenizes it.
+        with pytest.raises(ValidationError, match="1,601 bytes of text in one call"):
+            client.predict([handle_file(write("big.txt", "z" * 1601))],
+                           api_name="/compile_files")
+        with pytest.raises(AppError, match="401 characters of text in one call is over this "
+                                           "app's limit of 400 per compile"):
+            client.predict([handle_file(write("a.txt", "z" * 200)),
+                            handle_file(write("b.md", "z" * 201))], api_name="/compile_files")
 
 
 def test_a_client_that_closes_its_stream_gives_its_place_back(engine, monkeypatch):
@@ -311,3 +320,24 @@ def test_a_client_that_closes_its_stream_gives_its_place_back(engine, monkeypatc
             time.sleep(0.1)
         assert len(lab.admission) == 1, "the abandoned call still holds its place"
         assert join(url, index, ["Now there is room.", ""], later).status_code == 200
+
+
+def test_one_call_per_visitor_holds_for_one_input_endpoints(engine):
+    """Gradio read a one-input validator's refusal as valid: a visitor queued any number of
+    /story or /compile_files calls."""
+    lab = Lab.open(engine, AppLimits())
+    with served(lab) as (_demo, url):
+        client = Client(url, verbose=False)
+        with model_held(lab):
+            first = client.submit("Who chairs the board?", api_name="/story")
+            deadline = time.monotonic() + 30
+            while not lab.libraries.get(client.session_hash).busy_since and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            for args, api_name in ((("Why?",), "/story"),
+                                   (("Some text.", "t"), "/compile_text")):
+                with pytest.raises(ValidationError, match="you already have a model call "
+                                                          "queued or running"):
+                    client.submit(*args, api_name=api_name).result(timeout=30)
+        *_, summary = first.result(timeout=120)
+        assert "Across the 4 requests" in summary
