@@ -116,7 +116,7 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     same tokens, KL, TTFT, token counts).
     """
     plan = plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
-                     max_new_tokens)
+                     max_new_tokens, ensure=True)
     requests, chosen = plan.requests, choose_algorithms(algorithms)
     titles = lab.titles(session)
     before = lab.engine.store.stats()

@@ -110,7 +110,7 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
     """Run the request under each algorithm (and full recompute, the reference) and draw the
     attention of its answer tokens -> (heatmaps, sink-mass bars, summary)."""
     plan = plan_runs(lab, session, prefix, chunks, question, algorithms, k, ratio,
-                     INSPECT_TOKENS, inspect=True)
+                     INSPECT_TOKENS, inspect=True, ensure=True)
     chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
     reference = None

@@ -65,11 +65,12 @@ def check_text(lab: Lab, prefix: Any, chunks: Any, question: Any) -> None:
 
 def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
                   algorithms: Sequence[str] | None, k: Any, ratio: Any,
-                  max_new_tokens: Any) -> tuple[list[Request], Layout]:
+                  max_new_tokens: Any, ensure: bool = False) -> tuple[list[Request], Layout]:
     """The Compose inputs (from the UI or the API) as one checked Request per algorithm, the
     reference first, within the engine's and this app's limits -> (requests, the prompt's
     layout). Text over the character bounds is refused first (OverBudget); chunks must be in
-    the visitor's library; a ValueError or KeyError names the problem."""
+    the visitor's library; a ValueError or KeyError names the problem. With `ensure` (in the
+    model's lane only: it compiles), example documents the store lost are compiled again."""
     check_text(lab, prefix, chunks, question)
     chosen = choose_algorithms(algorithms)
     engine = lab.engine
@@ -81,7 +82,8 @@ def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: An
                 for name in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
     first = requests[0]
     lab.libraries.check(session, first.chunks)
-    lab.ensure_examples(first.chunks)
+    if ensure:
+        lab.ensure_examples(first.chunks)
     layout = prompt_layout(engine, first.prefix, first.chunks, first.question)
     check_context(layout.num_tokens, new_tokens,
                   min(lab.limits.context_tokens, engine.context_limit))
@@ -107,10 +109,10 @@ class Plan:
 
 def plan_runs(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
               algorithms: Sequence[str] | None, k: Any, ratio: Any, max_new_tokens: Any,
-              inspect: bool = False) -> Plan:
+              inspect: bool = False, ensure: bool = False) -> Plan:
     """`make_requests` and the estimate of running them all (with `inspect`: inspections)."""
     requests, layout = make_requests(lab, session, prefix, chunks, question, algorithms, k,
-                                     ratio, max_new_tokens)
+                                     ratio, max_new_tokens, ensure)
     prompt, layers = Prompt.of(layout), lab.engine.model.spec.num_layers
     work = sum((inspect_work(prompt, r.algorithm, layers) if inspect else
                 run_work(prompt, r.algorithm, r.max_new_tokens, layers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -49,9 +50,10 @@ def measure(lab: Lab, name: str, estimate_fn, handler, *args) -> dict:
     drain(handler(lab, SESSION, *args))
     took = time.perf_counter() - start
     ratio = max(took, estimate.seconds) / max(min(took, estimate.seconds), 1e-9)
-    print(f"    measured {took:.1f} s: off by {ratio:.2f}x", flush=True)
+    load = os.getloadavg()[0]
+    print(f"    measured {took:.1f} s: off by {ratio:.2f}x (load average {load:.1f})", flush=True)
     return {"call": name, "estimate_s": round(estimate.seconds, 2), "measured_s": round(took, 2),
-            "ratio": round(ratio, 3), "what": estimate.what}
+            "ratio": round(ratio, 3), "what": estimate.what, "load": round(load, 1)}
 
 
 def main() -> None:
@@ -113,10 +115,10 @@ def main() -> None:
     default = AppLimits().max_call_s
     print(f"\nAt the default bound ({default:.0f} s) these would be refused before queueing: "
           + (", ".join(r["call"] for r in rows if r["estimate_s"] > default) or "none"))
-    print("\n| call | estimate | measured | off by |\n|---|---|---|---|")
+    print("\n| call | estimate | measured | off by | load |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['call']} | {r['estimate_s']:.1f} s | {r['measured_s']:.1f} s | "
-              f"{r['ratio']:.2f}x |")
+              f"{r['ratio']:.2f}x | {r['load']:.1f} |")
     if args.out:
         args.out.write_text(json.dumps({"prices": lab.estimator.describe(), "calls": rows},
                                        indent=2))

@@ -185,3 +185,24 @@ def test_estimates_grow_with_the_work_asked_for(lab):
     assert seconds(["naive"], new_tokens=64) > naive
     assert seconds(["full_recompute", "naive", "legolink", "cacheblend", "querylink",
                     "prefix_cache"]) > seconds(["naive", "legolink"])
+
+
+def test_estimating_a_call_runs_nothing(lab):
+    """An estimate (in the validator, outside the model's lane) compiles nothing and moves
+    no hit, also when the examples it names were cleared from the store."""
+    from app.planning import estimate_compare
+
+    keys = lab.example_keys[:2]
+    args = ("p", keys, "Who?", ["naive", "legolink"], 16, 0.15, 8)
+    before = lab.engine.store.stats()
+    estimate_compare(lab, "me", *args)
+    after = lab.engine.store.stats()
+    assert (after.num_compiled, [c.hits for c in after.chunks]) == \
+        (before.num_compiled, [c.hits for c in before.chunks])
+    lab.libraries.clear_all()  # the operator's clear: the examples recompile on use only
+    again = lab.admission.screen(lab, "me", estimate_compare,
+                                 dict(zip(["prefix", "chunks", "question", "algorithms", "k",
+                                           "ratio", "max_new_tokens"], args, strict=True)))
+    assert again.work == estimate_compare(lab, "me", *args).work  # from the tokens it recalls
+    assert keys[0] not in lab.engine.store
+    assert lab.engine.store.stats().num_compiled == before.num_compiled
