@@ -217,7 +217,8 @@ def calibrate(engine: Engine) -> Prices:
                      model=engine.model)
     shape, layers, rng = Shape.of(engine), engine.model.spec.num_layers, random.Random(0)
     cap = max(8, engine.context_limit // 4)
-    scratch.compile(text_of_tokens(scratch.tokenizer, 16, rng))  # warm-up, untimed
+    for size in CALIBRATION_TOKENS:  # warm-up, untimed: a first forward of a shape is slower
+        scratch.compile(text_of_tokens(scratch.tokenizer, min(size, cap), rng))
     samples, keys = [], []
     for size in CALIBRATION_TOKENS:
         text = text_of_tokens(scratch.tokenizer, min(size, cap), rng)

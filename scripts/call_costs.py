@@ -59,8 +59,15 @@ def measure(lab: Lab, name: str, estimate_fn, handler, *args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="ordinary calls only")
+    parser.add_argument("--only", default="", help="comma-separated: compile, ordinary, heavy, "
+                        "speed, accuracy, frontier (default: all; compile always runs)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
+
+    def wanted(name: str) -> bool:
+        return (not only or name in only) and (name == "ordinary" or not args.quick)
+
     engine = Engine(EngineConfig())
     start = time.perf_counter()
     lab = Lab.open(engine, replace(AppLimits.from_env(), max_call_s=100_000.0))
@@ -76,32 +83,35 @@ def main() -> None:
     keys = list(lab.libraries.get(SESSION).chunks)  # ~3.5K tokens behind the example prefix
     _, prefix, example_keys, question, algorithms = compose.example_request(lab, SESSION)
     view = (0, True, 0, True, "minmax", 4)
-    rows.append(measure(lab, "run_compare, the example request (defaults)", estimate_compare,
-                        compose.run_compare, prefix, example_keys, question, algorithms, 16,
-                        0.15, 32))
-    rows.append(measure(lab, "inspect, the example request (naive, legolink)",
-                        inspector.estimate_inspect, inspector.inspect_attention, prefix,
-                        example_keys, question, ["naive", "legolink"], 16, 0.15, *view))
-    rows.append(measure(lab, "story", story.estimate_story, story.run_story, question))
-    if not args.quick:
+    if wanted("ordinary"):
+        rows.append(measure(lab, "run_compare, the example request (defaults)",
+                            estimate_compare, compose.run_compare, prefix, example_keys,
+                            question, algorithms, 16, 0.15, 32))
+        rows.append(measure(lab, "inspect, the example request (naive, legolink)",
+                            inspector.estimate_inspect, inspector.inspect_attention, prefix,
+                            example_keys, question, ["naive", "legolink"], 16, 0.15, *view))
+        rows.append(measure(lab, "story", story.estimate_story, story.run_story, question))
+    limits, dataset = lab.limits, next(iter(BENCH_DATASETS))
+    if wanted("heavy"):
         heavy = (prefix, keys, question, list(ALGORITHMS), 1024, 1.0)
         rows.append(measure(lab, "run_compare, every algorithm, k 1024, ratio 1, 64 new tokens",
                             estimate_compare, compose.run_compare, *heavy, 64))
         rows.append(measure(lab, "inspect, every algorithm, k 1024, ratio 1",
                             inspector.estimate_inspect, inspector.inspect_attention, *heavy,
                             *view))
-        limits = lab.limits
+    if wanted("speed"):
         lengths = benchmark.speed_lengths(lab)
         rows.append(measure(lab, f"bench_speed {lengths}, {limits.bench_repeats} repeats, every "
                             "algorithm, k 1024, ratio 1", benchmark.estimate_speed,
                             benchmark.bench_speed, lengths, limits.bench_repeats,
                             list(ALGORITHMS), 1024, 1.0))
-        dataset = next(iter(BENCH_DATASETS))
+    if wanted("accuracy"):
         rows.append(measure(lab, f"bench_accuracy {limits.bench_examples} examples x "
                             f"{limits.bench_chunks} chunks, every algorithm, k 1024, ratio 1",
                             benchmark.estimate_accuracy, benchmark.bench_accuracy, dataset,
                             limits.bench_examples, list(ALGORITHMS), 1024, 1.0,
                             limits.bench_chunks))
+    if wanted("frontier"):
         rows.append(measure(lab, f"bench_frontier {limits.bench_examples} examples x "
                             f"{limits.bench_chunks} chunks", benchmark.estimate_frontier,
                             benchmark.bench_frontier, dataset, limits.bench_examples,
