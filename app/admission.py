@@ -30,6 +30,7 @@ from app.sessions import Libraries
 # ValueError or KeyError for input the handler refuses.
 EstimateFn = Callable[..., Estimate | None]
 GRACE_S = 10.0  # an admitted call's event reaches Gradio's queue right after its validator
+UNSEEN_S = 1.0  # and moves from waiting to running in one step another thread may straddle
 
 
 class Admission:
@@ -38,6 +39,7 @@ class Admission:
     def __init__(self, limits: AppLimits, libraries: Libraries, estimator: Estimator) -> None:
         self.limits, self.libraries, self.estimator = limits, libraries, estimator
         self._calls: dict[str, float] = {}  # session -> when its call was admitted
+        self._unseen: dict[str, float] = {}  # session -> since when Gradio shows no event of it
         self._lock = threading.Lock()
         # Whether Gradio holds an event of the session, queued or running (set at launch);
         # without it, a place is kept for at most a session's idle time.
@@ -94,12 +96,14 @@ class Admission:
         """The session's call ended (success or failure): its place is free."""
         with self._lock:
             self._calls.pop(session, None)
+            self._unseen.pop(session, None)
         self.libraries.end_call(session)
 
     def leave(self, session: str) -> None:
         """The session's page closed: Gradio drops its queued events, so its place is free."""
         with self._lock:
             self._calls.pop(session, None)
+            self._unseen.pop(session, None)
 
     def _refuse_when_full(self) -> None:
         if len(self._calls) >= self.limits.queue_size:
@@ -109,8 +113,14 @@ class Admission:
     def _expire(self) -> None:
         now, live = time.monotonic(), self.live
         for session, since in list(self._calls.items()):
-            gone = (now - since > self.grace_s and not live(session) if live is not None
-                    else now - since > self.limits.session_idle_s)
+            if live is None:
+                gone = now - since > self.limits.session_idle_s
+            elif now - since <= self.grace_s or live(session):
+                self._unseen.pop(session, None)
+                gone = False
+            else:  # unseen twice, a moment apart: not an event between waiting and running
+                gone = now - self._unseen.setdefault(session, now) > UNSEEN_S
             if gone:
                 del self._calls[session]
+                self._unseen.pop(session, None)
                 self.libraries.end_call(session)

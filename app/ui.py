@@ -122,7 +122,8 @@ def holds_event(demo: gr.Blocks, session: str) -> bool:
     """Whether Gradio's queue holds an event of the session, waiting or running (it drops a
     session's waiting events when its client closes the stream that would read them)."""
     queue = demo._queue
-    waiting = (e for q in list(queue.event_queue_per_concurrency_id.values()) for e in q.queue)
+    waiting = (e for q in list(queue.event_queue_per_concurrency_id.values())
+               for e in list(q.queue))
     running = (e for job in list(queue.active_jobs) if job for e in job)
     return any(e.session_hash == session for e in (*waiting, *running))
 
