@@ -14,15 +14,18 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.compose import choose_algorithms, settings
+from app.budget import Estimate
+from app.cost import Prompt, Work, compile_work, run_work
 from app.errors import user_errors
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
 from app.library import PROGRESS
+from app.planning import choose_algorithms, settings
 from app.sessions import holding
 from bench.accuracy import run_accuracy
 from bench.data import examples_from_jsonl
 from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
+from bench.plan import PlannedCall, plan_accuracy, plan_frontier, plan_speed
 from bench.report import write_json
 from bench.speed import run_speed
 from engine import AlgorithmSpec, whole_number
@@ -30,7 +33,9 @@ from visualize.bench import score_vs_ttft, ttft_vs_length
 from visualize.frontier import frontier_figure
 
 SPEED_LENGTHS = (256, 512, 1024, 2048, 4096)  # offered when the limits allow them
-PASSAGE_TOKENS = 180  # about a benchmark passage, for the time estimate
+# The speed sweep's shape here: small chunks, a short throughput stream (bench/speed.py).
+SPEED_OPTIONS = dict(chunk_tokens=256, requests=3, pool_size=4, request_chunks=3,
+                     throughput_new_tokens=2)
 ACCURACY_COLUMNS = ["algorithm", "score", "agreement", "first_token_kl", "ttft_ms_median",
                     "recompute_share"]
 FRONTIER_COLUMNS = ["chunks", "algorithm", "first_token_kl", "ttft_ms_median", "agreement",
@@ -57,6 +62,23 @@ def speed_lengths(lab: Lab) -> list[int]:
     return [n for n in SPEED_LENGTHS if n <= lab.limits.bench_length]
 
 
+def planned_work(lab: Lab, calls: list[PlannedCall]) -> Work:
+    """The work of a benchmark's planned calls (bench/plan.py). A floor pass or a request
+    prefix_cache holds up to its question computes at most naive's positions."""
+    layers, work = lab.engine.model.spec.num_layers, Work()
+    for call in calls:
+        if call.kind in ("compile", "prefill"):
+            one = compile_work(call.num_tokens, layers)
+        else:
+            suffix = call.num_tokens - call.prefix_tokens - sum(call.chunks)
+            spec = (AlgorithmSpec("naive") if call.kind == "floor" or call.same_prefix else
+                    AlgorithmSpec.parse(call.label))
+            one = run_work(Prompt.synthetic(list(call.chunks), call.prefix_tokens, suffix), spec,
+                           call.new_tokens, layers)
+        work += one * call.count
+    return work
+
+
 def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
            name: str) -> list[str]:
     """The result as JSON and its figure as HTML (plotly.js from its CDN) in the visitor's
@@ -70,6 +92,33 @@ def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
     return [str(write_json(result, directory / f"{name}.json")), str(figure_path)]
 
 
+def _examples(lab: Lab, dataset: Any, limit: Any, max_chunks: Any) -> tuple[list, int, int]:
+    if dataset not in BENCH_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
+    limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
+    max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
+    return examples_from_jsonl(BENCH_DATASETS[dataset]), limit, max_chunks
+
+
+def _accuracy(lab: Lab, dataset: Any, limit: Any, algorithms: Any, k: Any, ratio: Any,
+              max_chunks: Any, knobs: dict[str, Any],
+              ) -> tuple[list, list[AlgorithmSpec], int, Estimate]:
+    """The accuracy run's inputs, checked -> (examples, specs, max chunks, its estimate)."""
+    examples, limit, max_chunks = _examples(lab, dataset, limit, max_chunks)
+    specs = algorithm_specs(algorithms, {"k": k, "ratio": ratio, **knobs})
+    examples = examples[:limit]
+    work = planned_work(lab, plan_accuracy(lab.engine, examples, specs, max_chunks))
+    return examples, specs, max_chunks, lab.estimator.estimate(
+        "bench_accuracy", work, f"{limit} example(s) x {len(specs)} algorithms",
+        "choose fewer examples, chunks or algorithms, or a smaller k or CacheBlend ratio")
+
+
+def estimate_accuracy(lab: Lab, session: str, dataset: Any, limit: Any, algorithms: Any,
+                      k: Any, ratio: Any, max_chunks: Any, **knobs: Any) -> Estimate:
+    """What `bench_accuracy` with these inputs will cost (checked when it is queued)."""
+    return _accuracy(lab, dataset, limit, algorithms, k, ratio, max_chunks, knobs)[3]
+
+
 @user_errors
 @holding  # its result files are kept in the visitor's library
 def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithms: list[str],
@@ -77,14 +126,9 @@ def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithm
                    **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
     """Score and fidelity per algorithm on the first `limit` examples of a bundled dataset
     -> (score-vs-TTFT figure, table, summary, [JSON file, HTML figure])."""
-    if dataset not in BENCH_DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
-    limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
-    max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
-    specs = algorithm_specs(algorithms, {"k": k, "ratio": ratio, **knobs})
-    examples = examples_from_jsonl(BENCH_DATASETS[dataset])[:limit]
-    work = limit * len(specs) * max_chunks * PASSAGE_TOKENS
-    with lab.estimator.timed("bench", work, f"{limit} example(s) x {len(specs)} algorithms"):
+    examples, specs, max_chunks, estimate = _accuracy(lab, dataset, limit, algorithms, k, ratio,
+                                                      max_chunks, knobs)
+    with lab.estimator.timed(lab.admission.within_budget(estimate)):
         result = run_accuracy(lab.engine, examples, specs, max_chunks=max_chunks,
                               progress=_reporter(progress))
     rows = [[label, *(round(row[c], 1 if c.endswith("_ms_median") else 4)
@@ -101,13 +145,9 @@ def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithm
             _files(lab, session, result, figure, "accuracy"))
 
 
-@user_errors
-@holding  # its result files are kept in the visitor's library
-def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
-                algorithms: list[str], k: float, ratio: float, progress: gr.Progress = PROGRESS,
-                **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
-    """Median TTFT per algorithm at each context length (plus a short request-stream
-    throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
+def _speed(lab: Lab, lengths: Any, repeats: Any, algorithms: Any, k: Any, ratio: Any,
+           knobs: dict[str, Any]) -> tuple[tuple[int, ...], int, list[AlgorithmSpec], Estimate]:
+    """The speed sweep's inputs, checked -> (lengths, repeats, specs, its estimate)."""
     offered = speed_lengths(lab)
     chosen = sorted({whole_number(n, "length", 1, max(offered)) for n in lengths or []})
     if not chosen:
@@ -117,11 +157,30 @@ def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
         raise ValueError(f"length {unknown[0]} is not offered: choose from {tuple(offered)}")
     repeats = whole_number(repeats, "repeats", 1, lab.limits.bench_repeats)
     specs = algorithm_specs(algorithms, {"k": k, "ratio": ratio, **knobs})
-    work = sum(chosen) * (repeats + 1) * (len(specs) + 2)
-    with lab.estimator.timed("bench", work, f"{len(chosen)} length(s) x {len(specs)} "
-                             "algorithms"):
-        result = run_speed(lab.engine, tuple(chosen), repeats, specs, chunk_tokens=256,
-                           requests=3, pool_size=4, request_chunks=3, throughput_new_tokens=2,
+    work = planned_work(lab, plan_speed(lab.engine, tuple(chosen), repeats, specs,
+                                        **SPEED_OPTIONS))
+    return tuple(chosen), repeats, specs, lab.estimator.estimate(
+        "bench_speed", work, f"{len(chosen)} length(s) x {len(specs)} algorithms x {repeats} "
+        "repeat(s)", "choose fewer or shorter lengths, fewer repeats or algorithms, or a "
+        "smaller k or CacheBlend ratio")
+
+
+def estimate_speed(lab: Lab, session: str, lengths: Any, repeats: Any, algorithms: Any,
+                   k: Any, ratio: Any, **knobs: Any) -> Estimate:
+    """What `bench_speed` with these inputs will cost (checked when it is queued)."""
+    return _speed(lab, lengths, repeats, algorithms, k, ratio, knobs)[3]
+
+
+@user_errors
+@holding  # its result files are kept in the visitor's library
+def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
+                algorithms: list[str], k: float, ratio: float, progress: gr.Progress = PROGRESS,
+                **knobs: float) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
+    """Median TTFT per algorithm at each context length (plus a short request-stream
+    throughput run) -> (TTFT-vs-length figure, table, summary, [JSON file, HTML figure])."""
+    chosen, repeats, specs, estimate = _speed(lab, lengths, repeats, algorithms, k, ratio, knobs)
+    with lab.estimator.timed(lab.admission.within_budget(estimate)):
+        result = run_speed(lab.engine, chosen, repeats, specs, **SPEED_OPTIONS,
                            progress=_reporter(progress))
     rows = []
     for block in result["sweep"].values():
@@ -138,6 +197,23 @@ def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
             _files(lab, session, result, figure, "speed"))
 
 
+def _frontier(lab: Lab, dataset: Any, limit: Any,
+              max_chunks: Any) -> tuple[list, int, int, Estimate]:
+    """The frontier's inputs, checked -> (examples, limit, max chunks, its estimate)."""
+    examples, limit, max_chunks = _examples(lab, dataset, limit, max_chunks)
+    work = planned_work(lab, plan_frontier(lab.engine, examples, max_chunks, limit,
+                                           FRONTIER_NEW_TOKENS))
+    return examples, limit, max_chunks, lab.estimator.estimate(
+        "bench_frontier", work, f"{limit} example(s) x {len(FRONTIER_ALGORITHMS)} settings",
+        "choose fewer examples or chunks")
+
+
+def estimate_frontier(lab: Lab, session: str, dataset: Any, limit: Any,
+                      max_chunks: Any) -> Estimate:
+    """What `bench_frontier` with these inputs will cost (checked when it is queued)."""
+    return _frontier(lab, dataset, limit, max_chunks)[3]
+
+
 @user_errors
 @holding  # its result files are kept in the visitor's library
 def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunks: float,
@@ -146,14 +222,8 @@ def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunk
     """First-token KL against median TTFT for every frontier setting (naive, legolink-2..32,
     cacheblend-5..30, querylink-4..32) on the first `limit` examples of a bundled dataset
     -> (frontier figure, table, summary with querylink's target, [JSON file, HTML figure])."""
-    if dataset not in BENCH_DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose from {', '.join(BENCH_DATASETS)}")
-    limit = whole_number(limit, "examples", 1, lab.limits.bench_examples)
-    max_chunks = whole_number(max_chunks, "max chunks", 1, lab.limits.bench_chunks)
-    examples = examples_from_jsonl(BENCH_DATASETS[dataset])
-    work = limit * len(FRONTIER_ALGORITHMS) * max_chunks * PASSAGE_TOKENS
-    with lab.estimator.timed("bench", work, f"{limit} example(s) x "
-                             f"{len(FRONTIER_ALGORITHMS)} settings"):
+    examples, limit, max_chunks, estimate = _frontier(lab, dataset, limit, max_chunks)
+    with lab.estimator.timed(lab.admission.within_budget(estimate)):
         result = run_frontier(lab.engine, examples, (max_chunks,), FRONTIER_ALGORITHMS,
                               limit=limit, max_new_tokens=FRONTIER_NEW_TOKENS,
                               progress=_reporter(progress))

@@ -9,7 +9,7 @@ those declared since, as keywords after the other inputs (app/controls.py `with_
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,70 +17,16 @@ import gradio as gr
 import pandas as pd
 
 from app import notes
-from app.budget import answer_work, check_context, prompt_tokens
 from app.errors import user_errors
 from app.lab import Lab
+from app.planning import choose_algorithms, plan_runs
 from app.render import answer_diff_html, md
-from engine import (
-    REFERENCE,
-    AlgorithmSpec,
-    Fidelity,
-    Request,
-    RunResult,
-    algorithm_choices,
-    measure,
-    parameters,
-    whole_number,
-)
+from engine import REFERENCE, Fidelity, RunResult, measure
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
 TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tokens",
                  "first-token KL", "TTFT (ms)", "computed", "reused"]
-
-
-def choose_algorithms(algorithms: Sequence[str] | None) -> list[str]:
-    """The chosen algorithms (names, or name-variant) in the registry's order, each once;
-    unknown ones are refused."""
-    chosen = list(dict.fromkeys(algorithms or []))
-    for choice in chosen:
-        AlgorithmSpec.of(choice)  # refuses an unknown name or variant, naming the choices
-    if not chosen:
-        raise ValueError("choose at least one algorithm")
-    options = algorithm_choices()
-    return sorted(chosen, key=lambda c: options.index(c) if c in options else len(options))
-
-
-def settings(**by_name: Any) -> dict[str, Any]:
-    """The knobs' values by parameter name (k=, ratio=, ...) -> by request keyword, every
-    declared parameter checked: the engine reads None as "the default", but a caller of the
-    app's API who sends None (or text) for a knob is told so. An absent knob (a direct call
-    made before it was declared) takes its declared default."""
-    return {p.keyword: p.check(by_name.get(p.name, p.default)) for p in parameters()}
-
-
-def make_requests(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
-                  algorithms: Sequence[str] | None, knobs: dict[str, Any],
-                  max_new_tokens: Any) -> tuple[list[Request], int]:
-    """The Compose inputs (from the UI or the API; `knobs` by parameter name) as one checked
-    Request per algorithm, the reference first, within the engine's and this app's limits ->
-    (requests, prompt tokens). Chunks must be in the visitor's library; a ValueError or
-    KeyError names the problem."""
-    chosen = choose_algorithms(algorithms)
-    values = settings(**knobs)
-    engine = lab.engine
-    new_tokens = whole_number(max_new_tokens, "max_new_tokens", 1,
-                              lab.limits.new_tokens_limit(engine.config))
-    salt = lab.libraries.salt(session)  # prefix_cache reuses this visitor's requests only
-    requests = [engine.request(prefix=prefix, chunks=chunks, question=question, algorithm=choice,
-                               max_new_tokens=new_tokens, cache_salt=salt, **values)
-                for choice in [REFERENCE, *[a for a in chosen if a != REFERENCE]]]
-    first = requests[0]
-    lab.libraries.check(session, first.chunks)
-    lab.ensure_examples(first.chunks)
-    num_tokens = prompt_tokens(engine, first)
-    check_context(num_tokens, new_tokens, min(lab.limits.context_tokens, engine.context_limit))
-    return requests, num_tokens
 
 
 def retitled(result: RunResult, titles: dict[str, str]) -> RunResult:
@@ -169,9 +115,9 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     has one entry per shown algorithm (text, first-token and whole-answer match by token ids,
     same tokens, KL, TTFT, token counts).
     """
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms,
-                                         {"k": k, "ratio": ratio, **knobs}, max_new_tokens)
-    chosen = choose_algorithms(algorithms)
+    plan = plan_runs(lab, session, prefix, chunks, question, algorithms,
+                     {"k": k, "ratio": ratio, **knobs}, max_new_tokens, ensure=True)
+    requests, chosen = plan.requests, choose_algorithms(algorithms)
     titles = lab.titles(session)
     before = lab.engine.store.stats()
     hits_before = {c.key: c.hits for c in before.chunks}
@@ -179,9 +125,9 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     shown: list[RunResult] = []
     reference: RunResult | None = None
     tokens: list[str] = []
+    results: list[RunResult] = []
     skip = gr.skip()
-    work = answer_work(num_tokens, requests[0].max_new_tokens, len(requests))
-    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
+    with lab.estimator.timed(lab.admission.within_budget(plan.estimate)) as timer:
         for request in requests:
             label = request.algorithm.label
             # Every request is a chosen one but the reference, which runs anyway.
@@ -193,6 +139,8 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                     partial = [label, piece.text + " ▌", "…", "…", None, None, None, None, None]
                     yield _table([*map(_row, measured), partial]), skip, skip, skip, skip, skip
             result = retitled(result, titles)
+            results.append(result)
+            timer.actual = plan.spent(results, lab.engine.model.spec.num_layers)
             reference = reference or result
             tokens = tokens or prompt_tokens_text(lab, result)
             if show:

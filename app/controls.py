@@ -9,7 +9,8 @@ with no message. So these inputs pass what they cannot use on to the handler, wh
 it with a message naming the setting and its range (a None or text for a number, a value out
 of range, an unknown algorithm or view):
 
-- `Slider`, `Choices` (a CheckboxGroup) and `Radio` pass any value through;
+- `Slider`, `Choices` (a CheckboxGroup) and `Radio` pass any value through (the schema of
+  `Choices` of numbers says integer);
 - `FreeDropdown` (chunk keys, questions) declares any string in the API schema, where Gradio
   lists only the choices the page happens to show, though any value is accepted.
 """
@@ -40,12 +41,20 @@ class Slider(gr.Slider):
 
 
 class Choices(gr.CheckboxGroup):
-    """A gr.CheckboxGroup that leaves refusing unknown values to the handler."""
+    """A gr.CheckboxGroup that leaves refusing unknown values to the handler, and whose API
+    schema gives its choices' own type (Gradio's says string: numbers were refused)."""
 
     is_template = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload
+
+    def api_info(self) -> dict[str, Any]:
+        info = super().api_info()
+        values = [value for _, value in self.choices]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            info["items"] = {"enum": values, "type": "integer"}
+        return info
 
 
 class Radio(gr.Radio):

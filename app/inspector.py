@@ -14,10 +14,11 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from app.budget import answer_work
-from app.compose import make_requests, prompt_tokens_text, retitled
+from app.budget import Estimate
+from app.compose import prompt_tokens_text, retitled
 from app.errors import user_errors
 from app.lab import Lab
+from app.planning import plan_runs
 from engine import NAIVE, REFERENCE, InspectResult, whole_number
 from visualize.attention import MODES, attention_heatmaps, sink_mass_bars
 
@@ -107,21 +108,21 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
                       sink_tokens: float, **knobs: float) -> tuple[go.Figure, go.Figure, str]:
     """Run the request under each algorithm (and full recompute, the reference) and draw the
     attention of its answer tokens -> (heatmaps, sink-mass bars, summary)."""
-    requests, num_tokens = make_requests(lab, session, prefix, chunks, question, algorithms,
-                                         {"k": k, "ratio": ratio, **knobs}, INSPECT_TOKENS)
+    plan = plan_runs(lab, session, prefix, chunks, question, algorithms,
+                     {"k": k, "ratio": ratio, **knobs}, INSPECT_TOKENS, inspect=True,
+                     ensure=True)
     chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
     reference = None
-    work = answer_work(num_tokens, INSPECT_TOKENS, len(requests))
-    with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
-        for request in requests:
+    with lab.estimator.timed(lab.admission.within_budget(plan.estimate)):
+        for request in plan.requests:
             result = lab.engine.inspect_request(request)
             result = replace(result, run=retitled(result.run, titles),
                              scores=result.scores.half())  # half the memory, enough to draw
             reference = reference or result
             if request.algorithm.name != REFERENCE or REFERENCE in chosen:  # it runs anyway
                 results[result.run.algorithm] = result
-    inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
+        inspection = Inspection(results, reference, prompt_tokens_text(lab, reference.run))
     heatmaps, bars, summary = _view(inspection, layer, all_layers, head, all_heads, mode,
                                     sink_tokens)
     if not lab.libraries.keep_inspection(session, inspection, inspection.num_bytes):
@@ -129,6 +130,15 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
                     "is taken): another layer, head or view needs **Inspect attention** "
                     "again.*")
     return heatmaps, bars, summary
+
+
+def estimate_inspect(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
+                     algorithms: Any, k: Any, ratio: Any, layer: Any = None,
+                     all_layers: Any = None, head: Any = None, all_heads: Any = None,
+                     mode: Any = None, sink_tokens: Any = None, **knobs: Any) -> Estimate:
+    """What `inspect_attention` with these inputs will cost (checked when it is queued)."""
+    return plan_runs(lab, session, prefix, chunks, question, algorithms,
+                     {"k": k, "ratio": ratio, **knobs}, INSPECT_TOKENS, inspect=True).estimate
 
 
 @user_errors

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.admission import Admission
 from app.budget import Estimator
 from app.examples import Presets, compile_examples, load_presets, load_story, open_examples
 from app.limits import AppLimits
@@ -32,19 +33,23 @@ class Lab:
     upload_limits: DocumentLimits = field(default_factory=DocumentLimits)
     story: dict[str, Any] | None = None  # the guided story's last results (first page)
     uploads: Uploads | None = None  # per-address upload allowances and unused uploads
+    admission: Admission = field(init=False)  # who may join the model's queue
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.limits, self.libraries, self.estimator)
 
     @classmethod
     def open(cls, engine: Engine, limits: AppLimits | None = None,
              presets: Presets | None = None, persist: bool = True) -> Lab:
         """The lab over `engine`: the examples' KV loaded (or compiled, and with `persist`
         kept beside the model cache for the next start), with the story saved by an earlier
-        start."""
+        start, and the prices of model work measured on this machine (app/cost.py)."""
         limits = limits or AppLimits.from_env()
         examples = open_examples(engine, persist)
         titles = {key: engine.store.peek(key).title for keys in examples.values() for key in keys}
         libraries = Libraries(engine.store, limits, titles)
         return cls(engine, limits, presets or load_presets(), libraries,
-                   Estimator(limits.long_call_s), examples, titles,
+                   Estimator.calibrated(engine, limits.long_call_s), examples, titles,
                    story=load_story(engine) if persist else None,
                    uploads=Uploads(limits, libraries.busy_clients))
 

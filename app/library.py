@@ -1,5 +1,5 @@
 """Library tab handlers: compile documents into the visitor's library, look at it, evict and
-clear its chunks; the operator's store-wide clear, save and load.
+clear its chunks (the operator's store-wide clear, save and load: app/stores.py).
 
 Plain functions of `(lab, session, *inputs)`, so tests and the UI call the same code. Bad input
 raises `gr.Error` with a message; the store is only added to by a compile, so a refused
@@ -12,32 +12,37 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
+from app.budget import Estimate, OverBudget, check_chars
+from app.cost import Work, document_work
 from app.errors import user_errors
 from app.lab import Lab
 from app.render import md, size_text
 from app.uploads import Document, parse_files
 from engine import chunk_titles, clean_title, encode_user_text, title_of
 
-STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Gradio finds a Progress default in a handler's signature and passes a live tracker per event;
 # called directly (tests), this one does nothing.
 PROGRESS = gr.Progress()
 TABLE_HEADERS = ["title", "from", "tokens", "KV size", "hits", "last used", "key"]
-OPERATOR_ONLY = "is for the operator of this app (start it with EPIC_OPERATOR=1)"
 
 
-def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
+def check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
     """Refuse a compile over the per-call or per-visitor limits before any model work ->
-    its tokens (the documents' own, without chunk separators)."""
+    its estimate (from the documents' own tokens, without chunk separators)."""
     limits, tokenizer = lab.limits, lab.engine.tokenizer
     if len(documents) > limits.compile_chunks:
         raise ValueError(f"{len(documents):,} documents in one call; at most "
                          f"{limits.compile_chunks} chunks may be compiled per call")
+    chars = sum(len(doc.text) for doc in documents)
+    if chars > limits.compile_chars:  # refused before anything tokenizes them
+        raise OverBudget(f"{chars:,} characters of text in one call is over this app's limit "
+                         f"of {limits.compile_chars:,} per compile: upload less at a time")
     tokens = [len(encode_user_text(tokenizer, doc.text)) for doc in documents]
     total = sum(tokens)
     chunks = sum(max(1, math.ceil(n / lab.engine.config.chunk_tokens)) for n in tokens)
@@ -48,7 +53,10 @@ def _check_work(lab: Lab, session: str, documents: list[Document]) -> int:
         raise ValueError(f"about {chunks:,} chunks in one call is over this app's limit of "
                          f"{limits.compile_chunks} per compile: upload less at a time")
     lab.libraries.check_room(session, total)
-    return total
+    layers, size = lab.engine.model.spec.num_layers, lab.engine.config.chunk_tokens
+    work = sum((document_work(n, size, layers) for n in tokens), Work())
+    return lab.estimator.estimate("compile", work, f"compiling {total:,} tokens",
+                                  "compile a shorter text, or fewer documents at a time")
 
 
 def _compile(lab: Lab, session: str, documents: list[Document],
@@ -59,10 +67,10 @@ def _compile(lab: Lab, session: str, documents: list[Document],
     the same text is another chunk, compiled afresh)."""
     engine, libraries = lab.engine, lab.libraries
     with libraries.holding(session) as library:
-        work = _check_work(lab, session, documents)
+        estimate = lab.admission.within_budget(check_work(lab, session, documents))
         salt, before = libraries.salt(session), set(library.chunks)
         compiled: list[dict] = []
-        with lab.estimator.timed("compile", work, f"compiling {work:,} tokens"):
+        with lab.estimator.timed(estimate):
             for index, doc in enumerate(documents):
                 progress((index, len(documents)), desc=f"compiling document {index + 1}")
                 keys = engine.compile_document(doc.text, doc.title, salt)
@@ -107,18 +115,26 @@ def compile_files(lab: Lab, session: str, files: list[str] | None,
     return _compile(lab, session, parse_files(loaded, limits), progress)
 
 
-@user_errors
-def compile_text(lab: Lab, session: str, text: str, title: str = "",
-                 progress: gr.Progress = PROGRESS) -> tuple[str, list[dict]]:
-    """Compile pasted text as one document into your library -> (summary,
-    [{title, key, tokens}])."""
+def pasted(lab: Lab, text: Any, title: Any) -> Document:
+    """Pasted text and its title as a document, bounded in characters before anything
+    tokenizes them (OverBudget)."""
+    check_chars(text, "pasted text", lab.limits.compile_chars)
+    check_chars(title, "title", lab.limits.prompt_chars)
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the text is empty: paste a document first")
     if len(text) > lab.upload_limits.max_chars:
         raise ValueError(f"{len(text):,} characters is over the limit of "
                          f"{lab.upload_limits.max_chars:,}")
     name = clean_title(title if isinstance(title, str) else "") or title_of(text, 6)
-    return _compile(lab, session, [Document(name, text)], progress)
+    return Document(name, text)
+
+
+@user_errors
+def compile_text(lab: Lab, session: str, text: str, title: str = "",
+                 progress: gr.Progress = PROGRESS) -> tuple[str, list[dict]]:
+    """Compile pasted text as one document into your library -> (summary,
+    [{title, key, tokens}])."""
+    return _compile(lab, session, [pasted(lab, text, title)], progress)
 
 
 def chunk_label(title: str, tokens: int, key: str) -> str:
@@ -250,57 +266,3 @@ def clear(lab: Lab, session: str) -> str:
     """Drop every chunk of yours; the examples stay."""
     count = len(lab.libraries.remove(session, list(lab.libraries.get(session).chunks)))
     return f"Cleared your {count} chunk(s); the examples stay."
-
-
-@user_errors
-def clear_store(lab: Lab, session: str, confirm: str) -> str:
-    """Operator only: drop every chunk of every visitor; type CLEAR to confirm."""
-    if not lab.limits.operator:
-        raise ValueError(f"clearing the whole store {OPERATOR_ONLY}")
-    if confirm != "CLEAR":
-        raise ValueError("type CLEAR to confirm clearing every visitor's chunks")
-    return f"Cleared {lab.libraries.clear_all()} chunk(s) from the store (every visitor)."
-
-
-def store_dir(lab: Lab, name: str) -> Path:
-    """Where the store named `name` is saved: always under the engine's cache directory."""
-    name = name.strip() if isinstance(name, str) else ""
-    if not STORE_NAME.fullmatch(name):
-        raise ValueError("a store name is 1-64 letters, digits, '-' or '_' (no paths)")
-    return Path(lab.engine.config.cache_dir) / "stores" / name
-
-
-def saved_stores(lab: Lab) -> list[str]:
-    """Names of the stores saved so far."""
-    root = Path(lab.engine.config.cache_dir) / "stores"
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-
-
-@user_errors
-def save_store(lab: Lab, session: str, name: str) -> str:
-    """Operator only: save every chunk in the store under a name (replacing what it held)."""
-    if not lab.limits.operator:
-        raise ValueError(f"saving the store {OPERATOR_ONLY}")
-    directory = store_dir(lab, name)
-    count = lab.engine.store.save(directory)
-    return f"Saved {count} chunk(s) to store '{directory.name}'."
-
-
-@user_errors
-def load_store(lab: Lab, session: str, name: str) -> str:
-    """Operator only: load a saved store's chunks into your library; bad files are skipped
-    and named."""
-    if not lab.limits.operator:
-        raise ValueError(f"loading a saved store {OPERATOR_ONLY}")
-    directory = store_dir(lab, name)
-    if not directory.is_dir():
-        known = ", ".join(saved_stores(lab)) or "none yet"
-        raise ValueError(f"no saved store named '{directory.name}' (saved: {known})")
-    count, warnings = lab.engine.store.load(directory)
-    keys = [f.stem for f in directory.glob("*.safetensors") if f.stem in lab.engine.store]
-    chunks = [lab.engine.store.peek(key) for key in keys]
-    lab.libraries.add(session, [(c.key, c.title, c.num_tokens) for c in chunks])
-    text = f"Loaded {count} new chunk(s) from store '{directory.name}'."
-    if warnings:
-        text += "  \nSkipped: " + "; ".join(md(w) for w in warnings)
-    return text

@@ -49,6 +49,10 @@ class AppLimits:
     upload_bytes: int = 128 * MIB  # EPIC_UPLOAD_BYTES: bytes one address may upload a minute
     upload_calls: int = 20  # EPIC_UPLOAD_CALLS: upload requests one address may send a minute
     upload_keep_s: int = 60  # EPIC_UPLOAD_KEEP_S: an uploaded file no compile uses is deleted
+    max_call_s: float = 60.0  # EPIC_MAX_CALL_S: model time one call may be estimated to take
+    prompt_chars: int = 32_768  # EPIC_PROMPT_CHARS: characters of a prefix or a question
+    compile_chars: int = 131_072  # EPIC_COMPILE_CHARS: characters one compile may tokenize
+    redraws: int = 1  # EPIC_REDRAWS: attention redraws drawn at once, all visitors together
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -148,6 +152,13 @@ def limits_rows(limits: AppLimits, config: EngineConfig, context_limit: int,
          "EPIC_UPLOAD_CALLS / EPIC_UPLOAD_FILES / EPIC_UPLOAD_BYTES"),
         ("an uploaded file no compile uses is deleted after", f"{limits.upload_keep_s} s",
          "EPIC_UPLOAD_KEEP_S"),
+        ("model time one call may take (estimated before it is queued; refused above)",
+         f"{limits.max_call_s:,.0f} s", "EPIC_MAX_CALL_S"),
+        ("characters of a prefix or a question / of one compile call's text (checked "
+         "before tokenizing)", f"{limits.prompt_chars:,} / {limits.compile_chars:,}",
+         "EPIC_PROMPT_CHARS / EPIC_COMPILE_CHARS"),
+        ("attention redraws drawn at once (all visitors, a lane of their own)",
+         str(limits.redraws), "EPIC_REDRAWS"),
     ]
     return rows
 

@@ -16,7 +16,8 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.budget import answer_work, check_context, prompt_tokens
+from app.budget import Estimate, check_chars, check_context
+from app.cost import Prompt, Work, run_work
 from app.errors import user_errors
 from app.inspector import DEFAULT_ALGORITHMS as INSPECTED
 from app.lab import Lab
@@ -68,32 +69,53 @@ def story_summary(story: dict[str, Any] | None) -> str:
             "LegoLink's answers are measured against prefix_cache's, which are exact.")
 
 
-def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS,
-         salt: str = "") -> Iterator[dict[str, Any]]:
-    """Run the story's requests -> the story so far (a JSON-ready dict) after each; prefix_cache
-    keeps and reuses them under `salt` (the visitor's)."""
-    engine, presets = lab.engine, lab.presets
-    plan = story_requests(lab)
-    keys = plan[0][2]
-    checked = []
-    for name, prefix, chunks in plan:
-        per_algorithm = [engine.request(prefix=presets.prefixes[prefix], chunks=chunks,
-                                        question=question, algorithm=algorithm,
-                                        max_new_tokens=NEW_TOKENS, cache_salt=salt)
-                         for algorithm in ALGORITHMS]
-        checked.append((name, prefix, per_algorithm))
-    lab.ensure_examples(keys)
-    sizes = [prompt_tokens(engine, requests[0]) for _, _, requests in checked]
+def plan_story(lab: Lab, question: Any, ensure: bool = False,
+               salt: str = "") -> tuple[list, Estimate]:
+    """The story's requests for `question`, checked (with `ensure`, the examples recompiled
+    where the store lost them; prefix_cache keeps and reuses them under `salt`, the
+    visitor's) -> ((name, prefix preset, requests) per request, the estimate of running them
+    all)."""
+    check_chars(question, "question", lab.limits.prompt_chars)
+    engine, presets, plan = lab.engine, lab.presets, story_requests(lab)
+    checked = [(name, prefix, [engine.request(prefix=presets.prefixes[prefix], chunks=chunks,
+                                              question=question, algorithm=algorithm,
+                                              max_new_tokens=NEW_TOKENS, cache_salt=salt)
+                               for algorithm in ALGORITHMS]) for name, prefix, chunks in plan]
+    if ensure:
+        lab.ensure_examples(plan[0][2])
+    work, layers = Work(), engine.model.spec.num_layers
     limit = min(lab.limits.context_tokens, engine.context_limit)
-    for size in sizes:
-        check_context(size, NEW_TOKENS, limit)
+    for _, _, requests in checked:
+        layout = engine.plan(requests[0]).layout
+        check_context(layout.num_tokens, NEW_TOKENS, limit)
+        work += sum((run_work(Prompt.of(layout), r.algorithm, NEW_TOKENS, layers)
+                     for r in requests), Work())
+    runs = len(checked) * len(ALGORITHMS)
+    return checked, lab.estimator.estimate("story", work, f"{runs} runs of the story",
+                                           "ask a shorter question")
+
+
+def estimate_story(lab: Lab, session: str, question: Any) -> Estimate:
+    """What `run_story` with this question will cost (checked when it is queued)."""
+    return plan_story(lab, question)[1]
+
+
+def play(lab: Lab, question: str, progress: gr.Progress = PROGRESS, salt: str = "",
+         bounded: bool = True) -> Iterator[dict[str, Any]]:
+    """Run the story's requests -> the story so far (a JSON-ready dict) after each;
+    prefix_cache keeps and reuses them under `salt` (the visitor's); with `bounded` (a
+    visitor's call), refused over the app's bound of model time per call."""
+    engine = lab.engine
+    keys = story_requests(lab)[0][2]
+    checked, estimate = plan_story(lab, question, ensure=True, salt=salt)
+    if bounded:
+        lab.admission.within_budget(estimate)
     engine.prefix_cache.clear(salt)  # the first request is new to prefix caching too
     story: dict[str, Any] = {"question": question, "device": engine.config.device,
                              "model": engine.model.model_id, "compiled_before": len(keys),
                              "requests": []}
-    work = sum(answer_work(n, NEW_TOKENS, len(ALGORITHMS)) for n in sizes)
     hits_so_far = 0
-    with lab.estimator.timed("answer", work, "8 runs of the story"):
+    with lab.estimator.timed(estimate):
         for index, (name, prefix, requests) in enumerate(checked):
             progress((index, len(checked)), desc=name)
             missing = sum(1 for key in keys if key not in engine.store)
@@ -126,7 +148,7 @@ def run_story(lab: Lab, session: str, question: str,
 def first_story(lab: Lab) -> dict[str, Any]:
     """The story with the presets' question: run at the app's first start, for its first page
     (a visitor's own question is shown to that visitor only)."""
-    *_, story = play(lab, lab.presets.example_question)
+    *_, story = play(lab, lab.presets.example_question, bounded=False)
     return story
 
 

@@ -77,24 +77,34 @@ def build_ui(lab: Lab) -> gr.Blocks:
         guard.chain(start_tab.run.click,
                     [step(lab, start.run_story, [start_tab.question],
                           [start_tab.figure, start_tab.table, start_tab.summary], "story",
-                          model=True),
+                          model=True, estimate=start.estimate_story),
                      refreshed])
         guard.chain(start_tab.inspect.click,
                     [step(lab, start.inspect_last, [start_tab.question],
                           [compose.prefix, compose.chunks, compose.question, inspect.algorithms,
                            tabs]),
                      ui_inspector.inspect_step(lab, compose, inspect, None), refreshed])
-        # Fresh views on every page load; the page's end releases the visitor's library.
+        # Fresh views on every page load; the page's end releases the visitor's library and
+        # its place in the model's queue (Gradio drops a departed page's queued events).
         refreshed.attach(demo.load)
-        demo.unload(bind(lab, lambda lab, session: lab.libraries.release(session)))
+        demo.unload(bind(lab, leave))
     return demo
+
+
+def leave(lab: Lab, session: str) -> None:
+    """A page closed (or a client's heartbeat ended): release what it held."""
+    lab.admission.leave(session)
+    lab.libraries.release(session)
 
 
 def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
     """Queue model calls one at a time, bound what a visitor may leave behind, and launch;
     kwargs go to `Blocks.launch` (host and port default to GRADIO_SERVER_NAME /
-    GRADIO_SERVER_PORT, which Gradio reads itself)."""
-    demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size)
+    GRADIO_SERVER_PORT, which Gradio reads itself). `api_open=False` closes the direct
+    routes (/gradio_api/run/<name>) to every queued event on every deployment (Gradio opens
+    them wherever the app is not a Space): model calls and redraws are taken only through
+    the queue, its validator and its lanes."""
+    demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size, api_open=False)
     uploads = lab.uploads or Uploads(lab.limits, lab.libraries.busy_clients)
     options: dict[str, Any] = {
         # Every multipart POST (uploads) within its client address's allowance, before Gradio
@@ -111,5 +121,16 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
         "css_paths": [ASSETS / "style.css"],
     } | kwargs
     demo.launch(**options)
+    lab.admission.live = partial(holds_event, demo)
     return demo
+
+
+def holds_event(demo: gr.Blocks, session: str) -> bool:
+    """Whether Gradio's queue holds an event of the session, waiting or running (it drops a
+    session's waiting events when its client closes the stream that would read them)."""
+    queue = demo._queue
+    waiting = (e for q in list(queue.event_queue_per_concurrency_id.values())
+               for e in list(q.queue))
+    running = (e for job in list(queue.active_jobs) if job for e in job)
+    return any(e.session_hash == session for e in (*waiting, *running))
 

@@ -98,11 +98,14 @@ def wire(lab: Lab, tab: BenchTab, guard: Guard, after: Step) -> None:
     guard.chain(tab.run_accuracy.click,
                 [step(lab, controls.with_knobs(benchmark.bench_accuracy),
                       [tab.dataset, tab.limit, tab.algorithms, k, ratio, tab.max_chunks,
-                       *extra], outputs, "bench_accuracy", model=True), after])
+                       *extra], outputs, "bench_accuracy", model=True,
+                      estimate=controls.with_knobs(benchmark.estimate_accuracy)), after])
     guard.chain(tab.run_speed.click,
                 [step(lab, controls.with_knobs(benchmark.bench_speed),
                       [tab.lengths, tab.repeats, tab.algorithms, k, ratio, *extra], outputs,
-                      "bench_speed", model=True), after])
+                      "bench_speed", model=True,
+                      estimate=controls.with_knobs(benchmark.estimate_speed)), after])
     guard.chain(tab.run_frontier.click,
                 [step(lab, benchmark.bench_frontier, [tab.dataset, tab.limit, tab.max_chunks],
-                      outputs, "bench_frontier", model=True), after])
+                      outputs, "bench_frontier", model=True,
+                      estimate=benchmark.estimate_frontier), after])

@@ -13,6 +13,7 @@ import gradio as gr
 from app import compose, controls, library, notes
 from app.controls import FreeDropdown
 from app.lab import Lab
+from app.planning import estimate_compare
 from app.render import column_widths
 from app.wiring import Guard, bind, private, step
 from engine import DEFAULT_ALGORITHMS, algorithm_choices, split_label
@@ -124,13 +125,15 @@ def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Mar
     compare_in = [*c.request, c.algorithms, c.knobs["k"], c.knobs["ratio"], c.max_new_tokens,
                   *controls.appended(c.knobs)]
     compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.report]
-    compare = step(lab, run_compare, compare_in, compare_out, "run_compare", model=True)
+    compare = step(lab, run_compare, compare_in, compare_out, "run_compare", model=True,
+                   estimate=estimate_compare)
     refreshed = step(lab, library.refresh_view, [], view)
     guard.chain(c.run.click, [compare, refreshed])
     filled = step(lab, compose.example_request, [],
                   [c.preset, c.prefix, c.chunks, c.question, c.algorithms], "example_request")
     guard.chain(c.example.click,
-                [filled, step(lab, run_compare, compare_in, compare_out, model=True),
+                [filled, step(lab, run_compare, compare_in, compare_out, model=True,
+                              estimate=estimate_compare),
                  refreshed])
     guard.chain(c.to_inspect.click,
                 [step(lab, lambda lab, session: gr.Tabs(selected="inspect"), [], [tabs]),

@@ -13,12 +13,13 @@ from app.inspector import (
     DEFAULT_ALGORITHMS,
     MAX_SINK_TOKENS,
     MODE_CHOICES,
+    estimate_inspect,
     inspect_attention,
     render_attention,
 )
 from app.lab import Lab
 from app.ui_compose import ComposeTab
-from app.wiring import Step, bind, private, step
+from app.wiring import Step, bind, private, redraw, step
 from engine import algorithm_choices
 from visualize.attention import attention_heatmaps, sink_mass_bars
 
@@ -79,7 +80,8 @@ def inspect_step(lab: Lab, c: ComposeTab, i: InspectTab, api_name: str | None) -
     inputs = [*c.request, i.algorithms, c.knobs["k"], c.knobs["ratio"], i.layer, i.all_layers,
               i.head, i.all_heads, i.mode, i.sink_tokens, *controls.appended(c.knobs)]
     return step(lab, controls.with_knobs(inspect_attention), inputs,
-                [i.heatmap, i.sinks, i.summary], api_name, model=True)
+                [i.heatmap, i.sinks, i.summary], api_name, model=True,
+                estimate=controls.with_knobs(estimate_inspect))
 
 
 def wire(lab: Lab, c: ComposeTab, i: InspectTab, guard: object, after: Step) -> None:
@@ -87,10 +89,10 @@ def wire(lab: Lab, c: ComposeTab, i: InspectTab, guard: object, after: Step) -> 
     guard.chain(i.run.click, [inspect_step(lab, c, i, "inspect"), after])
     view_in = [i.layer, i.all_layers, i.head, i.all_heads, i.mode, i.sink_tokens]
     view_out = [i.heatmap, i.sinks, i.summary]
-    redraw = bind(lab, render_attention)
+    drawn = bind(lab, render_attention)
     for event in (i.layer.release, i.head.release, i.all_layers.change, i.all_heads.change,
                   i.mode.change, i.sink_tokens.release):
-        private(event, redraw, view_in, view_out)
+        redraw(lab, event, drawn, view_in, view_out)
     # A slider that does not apply (averaged over) is disabled, not merely ignored.
     for box, slider in ((i.all_layers, i.layer), (i.all_heads, i.head)):
         private(box.change, lambda averaged: gr.update(interactive=not averaged), [box],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app import library
+from app import library, planning, stores
 from app.controls import FreeDropdown, UploadedFiles
 from app.lab import Lab
 from app.render import column_widths, md
@@ -115,13 +115,15 @@ def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
     view = [tab.table, tab.summary, picker, tab.evict_pick]
     refreshed = step(lab, library.refresh_view, [], view)
     guard.chain(tab.compile_files.click,
+                # An upload is estimated once parsed, by the handler, before it compiles.
                 [step(lab, library.compile_files, [tab.files], [tab.status, tab.compiled],
-                      "compile_files", model=True),
+                      "compile_files", model=True, estimate=planning.estimate_compile_files),
                  # the files were read and deleted: the next upload starts from an empty box
                  Step(lambda: None, [], [tab.files], options={"queue": False}), refreshed])
     guard.chain(tab.compile_text.click,
                 [step(lab, library.compile_text, [tab.paste_text, tab.paste_title],
-                      [tab.status, tab.compiled], "compile_text", model=True), refreshed])
+                      [tab.status, tab.compiled], "compile_text", model=True,
+                      estimate=planning.estimate_compile_text), refreshed])
     refresh = tab.refresh.click(bind(lab, library.store_stats), None, [tab.table, tab.summary],
                                 api_name="store_stats", concurrency_limit=None,
                                 api_description="Your library: table and summary.")
@@ -135,9 +137,9 @@ def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
     for button, fn, inputs, row, api_name in (
             (tab.yes_evict, library.evict, [tab.evict_pick], tab.confirm_evict, "evict"),
             (tab.yes_clear, library.clear, [], tab.confirm_clear, "clear"),
-            (tab.save, library.save_store, [tab.store_name], None, "save_store"),
-            (tab.load, library.load_store, [tab.store_name], None, "load_store"),
-            (tab.clear_store, library.clear_store, [tab.clear_confirm], None, "clear_store")):
+            (tab.save, stores.save_store, [tab.store_name], None, "save_store"),
+            (tab.load, stores.load_store, [tab.store_name], None, "load_store"),
+            (tab.clear_store, stores.clear_store, [tab.clear_confirm], None, "clear_store")):
         done = Step(bind(lab, fn), inputs, [tab.status], api_name).attach(button.click)
         if row is not None:
             private(button.click, lambda: gr.update(visible=False), [], [row])

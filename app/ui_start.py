@@ -65,5 +65,6 @@ def build(lab: Lab) -> StartTab:
     with gr.Accordion("Glossary", open=False):
         gr.Markdown(notes.glossary())
     with gr.Accordion("Limits of this app", open=False):
-        gr.Markdown(limits_table(lab), elem_id="limits")
+        gr.Markdown(limits_table(lab) + "\n\nA call's model time is estimated before it is "
+                    f"queued, {lab.estimator.describe()}.", elem_id="limits")
     return StartTab(question, run, inspect, summary, figure, table)

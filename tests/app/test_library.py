@@ -8,7 +8,7 @@ import json
 import gradio as gr
 import pytest
 
-from app import library
+from app import library, stores
 from app.lab import Lab
 from app.limits import AppLimits
 from app.render import size_text
@@ -203,13 +203,13 @@ def test_releasing_a_session_drops_its_chunks(lab):
 
 def test_store_wide_actions_are_for_the_operator_only(lab):
     library.compile_text(lab, ME, DOC_A, "alder")
-    refused(lambda: library.save_store(lab, ME, "mine"),
+    refused(lambda: stores.save_store(lab, ME, "mine"),
             "saving the store is for the operator of this app")
-    refused(lambda: library.load_store(lab, ME, "mine"),
+    refused(lambda: stores.load_store(lab, ME, "mine"),
             "loading a saved store is for the operator of this app")
-    refused(lambda: library.clear_store(lab, ME, "CLEAR"),
+    refused(lambda: stores.clear_store(lab, ME, "CLEAR"),
             "clearing the whole store is for the operator of this app")
-    assert library.saved_stores(lab) == [] and own_keys(lab)
+    assert stores.saved_stores(lab) == [] and own_keys(lab)
 
 
 def test_operator_saves_loads_and_clears_the_store(engine):
@@ -217,23 +217,23 @@ def test_operator_saves_loads_and_clears_the_store(engine):
     library.compile_text(lab, ME, DOC_A, "alder")
     library.compile_text(lab, OTHER, DOC_B, "birch")
     saved = store_keys(lab)
-    assert library.save_store(lab, ME, "mine") == f"Saved {len(saved)} chunk(s) to store 'mine'."
-    assert library.saved_stores(lab) == ["mine"]
-    refused(lambda: library.clear_store(lab, ME, "yes"), "type CLEAR to confirm")
-    assert library.clear_store(lab, ME, "CLEAR") == \
+    assert stores.save_store(lab, ME, "mine") == f"Saved {len(saved)} chunk(s) to store 'mine'."
+    assert stores.saved_stores(lab) == ["mine"]
+    refused(lambda: stores.clear_store(lab, ME, "yes"), "type CLEAR to confirm")
+    assert stores.clear_store(lab, ME, "CLEAR") == \
         f"Cleared {len(saved)} chunk(s) from the store (every visitor)."
     assert len(lab.engine.store) == 0 and own_keys(lab, OTHER) == set()
-    assert library.load_store(lab, ME, "mine") == \
+    assert stores.load_store(lab, ME, "mine") == \
         f"Loaded {len(saved)} new chunk(s) from store 'mine'."
     assert store_keys(lab) == saved and own_keys(lab) >= saved - set(lab.example_titles)
-    refused(lambda: library.load_store(lab, ME, "second"),
+    refused(lambda: stores.load_store(lab, ME, "second"),
             "no saved store named 'second' (saved: mine)")
 
 
 @pytest.mark.parametrize("name", ["../etc", "/tmp/x", "a/b", "", ".hidden", "x" * 65, None])
 def test_store_names_are_never_paths(engine, name):
     lab = Lab.open(engine, AppLimits(operator=True))
-    refused(lambda: library.save_store(lab, ME, name),
+    refused(lambda: stores.save_store(lab, ME, name),
             "a store name is 1-64 letters, digits, '-' or '_' (no paths)")
 
 

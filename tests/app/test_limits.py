@@ -16,6 +16,10 @@ def test_limits_come_from_epic_variables():
     assert limits == AppLimits(operator=True, compile_tokens=500, session_share=0.5,
                                new_tokens=8)
     assert AppLimits.from_env({}) == AppLimits()
+    assert AppLimits.from_env({"EPIC_MAX_CALL_S": "600", "EPIC_PROMPT_CHARS": "100000",
+                               "EPIC_COMPILE_CHARS": "1000000", "EPIC_REDRAWS": "2"}) == \
+        AppLimits(max_call_s=600.0, prompt_chars=100_000, compile_chars=1_000_000, redraws=2)
+    assert AppLimits().max_call_s == 60.0  # a minute per anonymous call unless raised
     assert AppLimits().operator is False  # store-wide actions are off unless asked for
 
 
