@@ -256,7 +256,7 @@ class ChunkStore:
             if chunk is not None:
                 return chunk.title, chunk.token_ids
             if key in self._evicted:
-                return self._evicted[key]
+                return self._evicted[key][:2]
             raise self._missing(key)
 
     @property

@@ -14,7 +14,6 @@ from app.budget import (
     OverBudget,
     check_chars,
     check_context,
-    prompt_tokens,
     seconds_text,
 )
 from app.cost import (
@@ -41,16 +40,15 @@ def test_prompt_tokens_are_counted_without_running_the_model(lab):
     lab.engine.store.evict(keys[1])  # an evicted chunk counts by its remembered tokens
     compiles = lab.engine.store.stats().num_compiled
     request = lab.engine.request(prefix="Hi.", chunks=keys, question="Who?")
-    n = prompt_tokens(lab.engine, request)
+    n = lab.engine.plan(request).num_tokens
     assert n == len("Hi.") + len(DOC_A) + 2 + len(DOC_B) + 2 + len("Who?")
     assert lab.engine.store.stats().num_compiled == compiles
     plan = lab.engine.plan(request)
-    assert (plan.num_tokens, plan.fits) == (n, True), "the engine's plan is the count"
+    assert plan.fits, "the prompt fits the context"
     assert plan.layout.token_ids == lab.engine.run_request(request).layout.token_ids, (
         "the plan lays the prompt out as the run does")
     with pytest.raises(KeyError, match="is not in the store"):
-        prompt_tokens(lab.engine, lab.engine.request(prefix="Hi.", chunks=["0" * 32],
-                                                     question="Who?"))
+        lab.engine.plan(lab.engine.request(prefix="Hi.", chunks=["0" * 32], question="Who?"))
 
 
 def test_context_and_character_checks():
@@ -73,8 +71,8 @@ def test_the_work_counted_is_the_work_the_engine_does(tiny4_engine, label):
     reports it computed (`num_token_layers`), algorithm by algorithm."""
     engine = tiny4_engine
     keys = [engine.compile(doc) for doc in DOCS]
-    spec = AlgorithmSpec.parse(label, engine.config)
-    result = engine.run("Be brief.", keys, "Who chairs it?", **spec.kwargs(), max_new_tokens=3)
+    spec = AlgorithmSpec.parse(label)
+    result = engine.run("Be brief.", keys, "Who chairs it?", spec, max_new_tokens=3)
     layers = engine.model.spec.num_layers
     work = link_work(Prompt.of(result.layout), spec, layers)
     assert work.token_layers == result.num_token_layers, \
@@ -106,7 +104,7 @@ def test_attention_products_and_decode_steps_by_hand():
     naive = link_work(prompt, AlgorithmSpec("naive"), layers)
     assert naive.token_layers == 3 * layers  # prefix 0, 1 and the suffix 9
     assert naive.pairs == (1 + 2 + 10) * layers
-    lego = link_work(prompt, AlgorithmSpec("legolink", 2), layers)  # 2, 3 and 6, 7
+    lego = link_work(prompt, AlgorithmSpec.of("legolink", recompute_k=2), layers)  # 2, 3 and 6, 7
     assert lego.pairs == naive.pairs + (3 + 4 + 7 + 8) * layers
     decode = decode_work(10, 4, layers)  # 3 steps after the first token, at 10, 11, 12
     assert (decode.steps, decode.head_rows, decode.pairs) == (3, 3, (11 + 12 + 13) * layers)
@@ -177,7 +175,7 @@ def test_estimates_grow_with_the_work_asked_for(lab):
     """The public knobs move the estimate the way they move the work."""
     from app.planning import estimate_compare
 
-    keys = lab.example_keys[:3]
+    keys = list(lab.example_titles)[:3]
 
     def seconds(algorithms, k=16, ratio=0.15, new_tokens=8) -> float:
         estimate = estimate_compare(lab, "me", "p", keys, "Who?", algorithms, k, ratio,
@@ -198,7 +196,7 @@ def test_estimating_a_call_runs_nothing(lab):
     no hit, also when the examples it names were cleared from the store."""
     from app.planning import estimate_compare
 
-    keys = lab.example_keys[:2]
+    keys = list(lab.example_titles)[:2]
     args = ("p", keys, "Who?", ["naive", "legolink"], 16, 0.15, 8)
     before = lab.engine.store.stats()
     estimate_compare(lab, "me", *args)

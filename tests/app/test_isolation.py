@@ -140,7 +140,7 @@ def test_the_library_shows_a_visitor_only_its_own_numbers(served):
     alice.predict(DOC_A + " Alice's.", "alice", api_name="/compile_text")
     rows, before = alice.predict(api_name="/store_stats")
     bob.predict(DOC_B + " Bob's.", "bob", api_name="/compile_text")
-    compare(bob, "p", lab.example_titles[:1], ["naive", "prefix_cache"])
+    compare(bob, "p", list(lab.example_titles)[:1], ["naive", "prefix_cache"])
     rows_after, after = alice.predict(api_name="/store_stats")
     assert after == before and rows_after["data"] == rows["data"]
     assert "Store (all visitors)" not in after and "1 compile pass(es) of yours" in after
@@ -163,7 +163,7 @@ def test_error_messages_carry_no_markdown_a_client_could_render(served):
     """Issue 19: messages escaped HTML but kept Markdown: "chunk '![t](http://…)' is not in
     your library" is an image wherever an API client renders the message."""
     _, url = served
-    guess = "![t](http://evil.example/x.png) <b>x</b> www.evil.example a@evil.example"
+    guess = "![t](http://e.example/x.png) <b>x</b> www.e.example a@e.example"  # a key's 64 chars
     with pytest.raises(AppError) as err:
         compare(Client(url, verbose=False), "p", [guess], ["naive"])
     text = str(err.value)

@@ -147,7 +147,7 @@ def test_redraws_take_their_lane_on_every_route(engine):
     no concurrency limit: now /run refuses it and the queue draws one at a time."""
     lab = Lab.open(engine, AppLimits())
     session = uuid.uuid4().hex
-    key = lab.example_keys[0]
+    key = next(iter(lab.example_titles))
     inspector.inspect_attention(lab, session, "p", [key, key], "Who?", ["naive"], 4, 0.2, 0,
                                 True, 0, True, "minmax", 4)
     active, most = [0], [0]
@@ -196,7 +196,7 @@ def test_a_call_over_the_bound_is_refused_before_the_queue(engine):
     from app.planning import estimate_compare
 
     lab = Lab.open(engine, AppLimits(max_call_s=1e-6))
-    keys = lab.example_keys[:2]
+    keys = list(lab.example_titles)[:2]
     args = ("p", keys, "Who?", ["full_recompute", "naive", "legolink"], 1024, 1.0, 8)
     estimate = estimate_compare(lab, "x", *args)
     with served(lab) as (_demo, url), model_held(lab):
@@ -220,8 +220,8 @@ def test_a_ten_million_character_question_is_refused_unread(engine):
         start = time.monotonic()
         with pytest.raises(ValidationError, match="the question has 10,000,000 characters, "
                                                   "over this app's limit of 32,768"):
-            client.predict("p", lab.example_keys[:1], "x" * 10_000_000, ["naive"], 4, 0.2, 4,
-                           api_name="/run_compare")
+            client.predict("p", list(lab.example_titles)[:1], "x" * 10_000_000, ["naive"], 4,
+                           0.2, 4, api_name="/run_compare")
         took = time.monotonic() - start
         with pytest.raises(ValidationError, match="the pasted text has 10,000,000 characters"):
             client.predict("x" * 10_000_000, "t", api_name="/compile_text")
@@ -331,7 +331,7 @@ def test_one_call_per_visitor_holds_for_one_input_endpoints(engine):
         with model_held(lab):
             first = client.submit("Who chairs the board?", api_name="/story")
             deadline = time.monotonic() + 30
-            while not lab.libraries.get(client.session_hash).busy_since and \
+            while not lab.admission.holds(client.session_hash) and \
                     time.monotonic() < deadline:
                 time.sleep(0.05)
             for args, api_name in ((("Why?",), "/story"),

@@ -40,12 +40,13 @@ def counted(engine: Engine, monkeypatch) -> Counter:
         calls["compile", engine.store.peek(key).num_tokens] += 1
         return key
 
-    for name, real in (("hf_prefill_ms", bench.speed.hf_prefill_ms),
-                       ("floor_pass", bench.speed.floor_pass)):
+    for owner, name in ((bench.speed, "hf_prefill_ms"), (engine, "floor")):
+        real = getattr(owner, name)
+
         def wrapped(*args, _real=real, _name=name, **kwargs):
             calls[_name] += 1
             return _real(*args, **kwargs)
-        monkeypatch.setattr(bench.speed, name, wrapped)
+        monkeypatch.setattr(owner, name, wrapped)
     monkeypatch.setattr(engine, "run", counting_run)
     monkeypatch.setattr(engine, "compile", counting_compile)
     return calls
@@ -61,7 +62,7 @@ def planned(plan) -> Counter:
         elif call.kind == "compile":
             calls["compile", call.num_tokens] += call.count
         else:
-            calls[{"prefill": "hf_prefill_ms", "floor": "floor_pass"}[call.kind]] += call.count
+            calls[{"prefill": "hf_prefill_ms", "floor": "floor"}[call.kind]] += call.count
     return calls
 
 
