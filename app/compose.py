@@ -21,10 +21,12 @@ from app.errors import user_errors
 from app.lab import Lab
 from app.planning import choose_algorithms, plan_runs
 from app.render import answer_diff_html, md
+from app.verdict import cards_html, verdicts, verdicts_markdown
 from engine import REFERENCE, Fidelity, RunResult, measure
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
+NUM_OUTPUTS = 8  # run_compare's: table, answers, TTFT, mask, reuse, verdicts, cards, report
 TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tokens",
                  "first-token KL", "TTFT (ms)", "computed", "reused"]
 
@@ -110,10 +112,11 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                 **knobs: float) -> Iterator[tuple]:
     """Run each chosen algorithm on one prompt, streaming answers into the results table.
 
-    Yields (table, answers token by token, TTFT figure, mask figure, reuse summary, report);
-    outputs are `gr.skip()` until they change. The last yield holds everything; the report
-    has one entry per shown algorithm (text, first-token and whole-answer match by token ids,
-    same tokens, KL, TTFT, token counts).
+    Yields (table, answers token by token, TTFT figure, mask figure, reuse summary, verdicts,
+    cards, report); outputs are `gr.skip()` until they change. The last yield holds
+    everything; the report has one entry per shown algorithm (text, first-token and
+    whole-answer match by token ids, same tokens, KL, TTFT, token counts) and the verdicts, one
+    sentence per algorithm (app/verdict.py); the cards show the table on narrow screens.
     """
     plan = plan_runs(lab, session, prefix, chunks, question, algorithms,
                      {"k": k, "ratio": ratio, **knobs}, max_new_tokens, ensure=True)
@@ -137,7 +140,8 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                 result = piece.result
                 if result is None and show:
                     partial = [label, piece.text + " ▌", "…", "…", None, None, None, None, None]
-                    yield _table([*map(_row, measured), partial]), skip, skip, skip, skip, skip
+                    yield (_table([*map(_row, measured), partial]),
+                           *(skip,) * (NUM_OUTPUTS - 1))
             result = retitled(result, titles)
             results.append(result)
             timer.actual = plan.spent(results, lab.engine.model.spec.num_layers)
@@ -147,11 +151,16 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
                 shown.append(result)
                 measured.append(report_row(result, reference))
                 yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
-                       ttft_bars(shown), recompute_mask_strip(shown, tokens), skip, skip)
+                       ttft_bars(shown), recompute_mask_strip(shown, tokens), skip,
+                       verdicts_markdown(measured, reference.ttft_ms),
+                       cards_html(measured, reference.ttft_ms), skip)
     summary, report = _reuse(lab, reference, hits_before, {c.key for c in before.chunks}, shown)
     report["results"] = measured
+    report["verdicts"] = verdicts(measured, reference.ttft_ms)
     yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
-           ttft_bars(shown), recompute_mask_strip(shown, tokens), summary, report)
+           ttft_bars(shown), recompute_mask_strip(shown, tokens), summary,
+           verdicts_markdown(measured, reference.ttft_ms), cards_html(measured, reference.ttft_ms),
+           report)
 
 
 def order_preview(lab: Lab, session: str, chunks: list[str] | None) -> str:

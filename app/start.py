@@ -22,6 +22,7 @@ from app.errors import user_errors
 from app.inspector import DEFAULT_ALGORITHMS as INSPECTED
 from app.lab import Lab
 from app.library import PROGRESS
+from app.render import md
 from engine import measure
 from visualize.story import story_figure
 
@@ -66,7 +67,21 @@ def story_summary(story: dict[str, Any] | None) -> str:
             f"** prompt tokens and LegoLink **{sum(g['tokens_reused'] for g in lego)}**; the "
             f"documents were compiled **{compiled}** time(s) during the story (once at "
             f"start-up before it), and LegoLink answered **{speedup:.1f}×** sooner. "
-            "LegoLink's answers are measured against prefix_cache's, which are exact.")
+            "LegoLink's answers are measured against prefix_cache's, which are exact."
+            + story_verdict(requests))
+
+
+def story_verdict(requests: list[dict[str, Any]]) -> str:
+    """The story's verdict and its answers, request by request (answers escaped)."""
+    same = sum(1 for r in requests if r["answer_match"])
+    first = sum(1 for r in requests if r["first_token_match"])
+    lines = [f"  \n**Verdict:** LegoLink gave prefix_cache's exact answer in **{same} of "
+             f"{len(requests)}** requests, the same first token in **{first}**."]
+    for r in requests:
+        pc, lego = (r["runs"][label]["text"] for label in r["runs"])
+        lines.append(f"- {md(r['name'].split(':')[0])}: prefix_cache “{md(pc.strip())}” · "
+                     f"LegoLink “{md(lego.strip())}”")
+    return "\n".join(lines)
 
 
 def plan_story(lab: Lab, question: Any, ensure: bool = False,

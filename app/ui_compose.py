@@ -15,6 +15,7 @@ from app.controls import FreeDropdown
 from app.lab import Lab
 from app.planning import estimate_compare
 from app.render import column_widths
+from app.verdict import cards_html, verdicts_markdown
 from app.wiring import Guard, bind, private, step
 from engine import DEFAULT_ALGORITHMS, algorithm_choices, split_label
 from visualize.mask import recompute_mask_strip
@@ -44,6 +45,8 @@ class ComposeTab:
     mask: gr.Plot
     report: gr.JSON
     to_inspect: gr.Button
+    verdicts: gr.Markdown  # one sentence per algorithm, above the table (app/verdict.py)
+    cards: gr.HTML  # the table as one card per algorithm, shown instead on narrow screens
 
     @property
     def request(self) -> list:
@@ -87,6 +90,8 @@ def build(lab: Lab) -> ComposeTab:
             max_new_tokens = controls.max_new_tokens(lab)
             run = gr.Button("Run comparison", variant="primary", size="lg", elem_id="run-compare")
     reuse = gr.Markdown(label="Reuse", elem_classes="status", elem_id="reuse")
+    verdicts = gr.Markdown(verdicts_markdown([], 0.0), label="Verdicts", elem_id="verdicts")
+    cards = gr.HTML(cards_html([], 0.0), label="Result cards", elem_id="result-cards")
     table = gr.Dataframe(headers=compose.TABLE_HEADERS, label="Results", interactive=False,
                          elem_id="results-table", elem_classes="scroll-table", wrap=True,
                          max_height=900, column_widths=column_widths(
@@ -107,7 +112,7 @@ def build(lab: Lab) -> ComposeTab:
         report = gr.JSON(label="Report", show_label=False)
     return ComposeTab(preset, example, prefix, chunks, reverse, rotate, order, question,
                       algorithms, knobs, max_new_tokens, run, reuse, table, answers, ttft,
-                      mask, report, to_inspect)
+                      mask, report, to_inspect, verdicts, cards)
 
 
 def default_names() -> list[str]:
@@ -124,7 +129,7 @@ def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Mar
     run_compare = controls.with_knobs(compose.run_compare)
     compare_in = [*c.request, c.algorithms, c.knobs["k"], c.knobs["ratio"], c.max_new_tokens,
                   *controls.appended(c.knobs)]
-    compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.report]
+    compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.verdicts, c.cards, c.report]
     compare = step(lab, run_compare, compare_in, compare_out, "run_compare", model=True,
                    estimate=estimate_compare)
     refreshed = step(lab, library.refresh_view, [], view)

@@ -77,7 +77,7 @@ def test_upload_compile_and_compose_twice(served, tmp_path):
     keys = [c["key"] for c in compiled]
     compiles = lab.engine.store.stats().num_compiled
 
-    table, answers, ttft, mask, _, report = compare(client, "You answer.", keys)
+    table, answers, ttft, mask, _, _, _, report = compare(client, "You answer.", keys)
     assert table["headers"][:5] == ["algorithm", "answer", "first token", "whole answer",
                                     "same tokens"]
     assert [row[0] for row in table["data"]] == ["full_recompute", "prefix_cache", "naive",
@@ -87,7 +87,7 @@ def test_upload_compile_and_compose_twice(served, tmp_path):
     assert len(json.loads(mask["plot"])["data"][0]["z"]) == 4
     assert [c["hits"] for c in report["chunks"]] == [2, 2]  # naive + legolink
 
-    _, _, _, _, _summary, report = compare(client, "Be brief.", keys[::-1])
+    *_, _summary, _verdicts, _cards, report = compare(client, "Be brief.", keys[::-1])
     assert report["compiled_during_run"] == 0
     assert lab.engine.store.stats().num_compiled == compiles
     reused = {r["algorithm"]: r["tokens_reused"] for r in report["results"]}
@@ -198,7 +198,7 @@ def test_many_copies_of_a_chunk_are_bounded_work(served):
     client = visitor(url)
     key = compile_text(client, "ab", "tiny")
     most = lab.engine.config.max_chunks_per_request
-    _, _, _, _, _, report = compare(client, "p", [key] * most, ["naive"], tokens=1)
+    *_, report = compare(client, "p", [key] * most, ["naive"], tokens=1)
     assert report["prompt_tokens"] == len("p") + most * len("ab\n\n") + len("Who?")
     # refused when it joins the queue, before anything reads the keys (issue 19)
     with pytest.raises(ValidationError, match=f"too many chunks: 400 given, at most {most} "

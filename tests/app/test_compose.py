@@ -28,7 +28,7 @@ def compare(lab, keys, prefix="You answer.", algorithms=ALL, k=4, ratio=0.5, tok
 
 
 def test_run_compare_rows_figures_and_report(lab, keys):
-    table, answers, ttft, mask, summary, report = compare(lab, keys)
+    table, answers, ttft, mask, summary, _verdicts, _cards, report = compare(lab, keys)
     assert list(table.columns) == compose.TABLE_HEADERS
     assert list(table["algorithm"]) == ["full_recompute", "prefix_cache", "naive",
                                         "cacheblend-50", "legolink-4"]
@@ -67,7 +67,7 @@ def test_run_compare_rows_figures_and_report(lab, keys):
 def test_new_prefix_and_order_reuse_the_chunks_not_the_prefix_cache(lab, keys):
     compare(lab, keys)
     *_, same = compare(lab, keys)
-    *_, summary, other = compare(lab, list(reversed(keys)), prefix="Be brief.")
+    *_, summary, _verdicts, _cards, other = compare(lab, list(reversed(keys)), prefix="Be brief.")
     reused = {r["algorithm"]: r["tokens_reused"] for r in same["results"]}
     assert reused["prefix_cache"] == same["prompt_tokens"] - 1  # all but the last position
     reused = {r["algorithm"]: r["tokens_reused"] for r in other["results"]}
@@ -87,7 +87,7 @@ def test_same_request_twice_gives_the_same_answers_and_masks(lab, keys):
 
 
 def test_reference_runs_even_when_unchecked(lab, keys):
-    table, _, ttft, _, _, report = compare(lab, keys, algorithms=["naive"])
+    table, _, ttft, _, _, _, _, report = compare(lab, keys, algorithms=["naive"])
     assert list(table["algorithm"]) == ["naive"]
     assert table.iloc[0]["first token"] in ("✓ same", "✗ differs")
     assert report["results"][0]["first_token_kl"] > 0.0
@@ -139,7 +139,7 @@ def test_an_evicted_chunk_is_recompiled_by_the_next_run(lab, engine, keys):
     engine.store.evict(keys[1])
     assert "evicted: recompiled when the prompt runs" in compose.order_preview(lab, ME, keys)
     compiles = engine.store.stats().num_compiled
-    *_, summary, report = compare(lab, keys, algorithms=["naive"])
+    *_, summary, _verdicts, _cards, report = compare(lab, keys, algorithms=["naive"])
     assert report["compiled_during_run"] == 1 and engine.store.num_compiled == compiles + 1
     assert "**1** compiled during this run" in summary
     assert keys[1] in engine.store

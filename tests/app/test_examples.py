@@ -108,6 +108,12 @@ def test_the_story_shows_reuse_across_prefixes_and_orders(lab):
     assert [r["hits"] for r in result["requests"]] == [len(keys) * i for i in range(1, 5)]
     table = start.story_table(result)
     assert list(table.columns) == start.TABLE_HEADERS and len(table) == 4
-    assert "LegoLink answered" in start.story_summary(result)
+    summary = start.story_summary(result)
+    assert "LegoLink answered" in summary
+    same = sum(r["answer_match"] for r in result["requests"])
+    assert f"LegoLink gave prefix_cache's exact answer in **{same} of 4** requests" in summary
+    for r in result["requests"]:  # every request's two answers are shown
+        name = r["name"].split(":")[0]
+        assert summary.count(f"- {name}: prefix_cache “") == 1, name
     save_story(lab.engine, result)
     assert load_story(lab.engine) == json.loads(json.dumps(result))
