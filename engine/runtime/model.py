@@ -211,6 +211,16 @@ class Model:
         return ForwardOut(h, torch.stack(k_pre) if batch.capture_k else None,
                           torch.stack(scores) if batch.capture_scores else None)
 
+    def key_pre(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer i's fresh K before RoPE for hidden states h [n, hidden_size] (the input of
+        layer i) -> [num_kv_heads, n, head_dim]: what a check layer compares to a cached K."""
+        s, layer = self.spec, self.layers[i]
+        x = rms_norm(h, layer.input_layernorm)
+        k = layer.self_attn.k_proj(x).view(h.shape[0], s.num_kv_heads, s.head_dim)
+        if hasattr(layer.self_attn, "k_norm"):  # Qwen3, as in _layer
+            k = rms_norm(k, layer.self_attn.k_norm)
+        return k.transpose(0, 1)
+
     def _prepare(self, batch: Batch) -> _Prepared:
         s, n = self.spec, batch.num_positions
         plan = batch.plan
