@@ -42,6 +42,13 @@ def answer_work(num_prompt_tokens: int, max_new_tokens: int, num_runs: int) -> i
     return num_runs * (num_prompt_tokens + DECODE_WEIGHT * max_new_tokens)
 
 
+def num_runs(requests: list[Request]) -> int:
+    """Runs' worth of work in these requests: one each, and one more for an algorithm whose
+    chunks need a compile variant (compiled on demand, at most the chunks once more)."""
+    return len(requests) + sum(bool(r.algorithm.algorithm.compile_variant.name)
+                               for r in requests)
+
+
 class Estimator:
     """Seconds per position of work, learned per kind of call ("compile", "answer", ...)."""
 

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from app import notes
-from app.budget import answer_work, check_context, prompt_tokens
+from app.budget import answer_work, check_context, num_runs, prompt_tokens
 from app.errors import user_errors
 from app.lab import Lab
 from app.render import answer_diff_html, md
@@ -178,7 +178,7 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     reference: RunResult | None = None
     tokens: list[str] = []
     skip = gr.skip()
-    work = answer_work(num_tokens, requests[0].max_new_tokens, len(requests))
+    work = answer_work(num_tokens, requests[0].max_new_tokens, num_runs(requests))
     with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
         for request in requests:
             label = request.algorithm.label

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from app.budget import answer_work
+from app.budget import answer_work, num_runs
 from app.compose import make_requests, prompt_tokens_text, retitled
 from app.errors import user_errors
 from app.lab import Lab
@@ -112,7 +112,7 @@ def inspect_attention(lab: Lab, session: str, prefix: str, chunks: list[str], qu
     chosen, titles = set(algorithms or []), lab.titles(session)
     results: dict[str, InspectResult] = {}
     reference = None
-    work = answer_work(num_tokens, INSPECT_TOKENS, len(requests))
+    work = answer_work(num_tokens, INSPECT_TOKENS, num_runs(requests))
     with lab.estimator.timed("answer", work, f"{len(requests)} runs of {num_tokens:,} tokens"):
         for request in requests:
             result = lab.engine.inspect_request(request)

@@ -51,13 +51,15 @@ class ChunkStore:
         self._lock = threading.RLock()
         # One compile at a time, apart from `_lock`: stats stay readable while one runs.
         self._compile_lock = threading.Lock()
-        # Evicted chunks' token ids (cheap) so a request naming one can recompile it.
-        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...]]] = OrderedDict()
+        # Evicted chunks' (title, token ids, variant), cheap, so a request naming one can
+        # recompile it.
+        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...], str]] = OrderedDict()
         self.num_compiled = 0
 
-    def key_for(self, token_ids: list[int] | tuple[int, ...]) -> str:
-        """The content key: a hash of (model id, dtype, token ids), with no prefix chain."""
-        return self.format.key_for(token_ids)
+    def key_for(self, token_ids: list[int] | tuple[int, ...], variant: str = "") -> str:
+        """The content key: a hash of (model id, dtype, token ids, compile variant), with no
+        prefix chain."""
+        return self.format.key_for(token_ids, variant)
 
     def _check_ids(self, token_ids: tuple[int, ...]) -> None:
         if not token_ids:
@@ -74,31 +76,32 @@ class ChunkStore:
             raise ValueError(f"token ids outside the vocabulary [0, {vocab})")
 
     def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
-                       compile_fn: CompileFn) -> str:
-        """The key of these token ids, compiling them with `compile_fn` -> (k, v) only when
-        they are neither stored here nor in the shared tier: the same text sent twice, even at
-        once, even to two replicas, is computed once."""
+                       compile_fn: CompileFn, variant: str = "") -> str:
+        """The key of these token ids compiled as `variant` (what `compile_fn` -> (k, v)
+        computes; "" the default), compiling them only when they are neither stored here nor
+        in the shared tier: the same text sent twice, even at once, even to two replicas, is
+        computed once per variant."""
         token_ids = tuple(token_ids)
         self._check_ids(token_ids)
-        key, title = self.key_for(token_ids), clean_title(title)
+        key, title = self.key_for(token_ids, variant), clean_title(title)
         with self._compile_lock:
             with self._lock:
                 if key in self._chunks:
                     self._chunks.move_to_end(key)
                     return key
-            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn)
+            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn, variant)
             with self._lock:
                 self._insert(chunk)
         return key
 
     def _shared_or_compiled(self, key: str, token_ids: tuple[int, ...], title: str,
-                            compile_fn: CompileFn) -> ChunkKV:
+                            compile_fn: CompileFn, variant: str) -> ChunkKV:
         """The chunk from the shared tier, else compiled here (once across replicas)."""
         def compiled() -> ChunkKV:
             k, v = compile_fn(token_ids)
             with self._lock:
                 self.num_compiled += 1
-            return ChunkKV(key, title, token_ids, k, v)
+            return ChunkKV(key, title, token_ids, k, v, variant=variant)
 
         if self.shared is None:
             return compiled()
@@ -130,21 +133,23 @@ class ChunkStore:
         with self._lock:
             return self._chunks.get(key)
 
-    def fetch(self, key: str, compile_fn: CompileFn | None = None) -> ChunkKV:
+    def fetch(self, key: str, compile_fn: CompileFn | None = None, variant: str = "") -> ChunkKV:
         """The chunk of `key` for a request: from memory, else recompiled from the token ids
-        it had when evicted (with `compile_fn`), else from the shared tier; KeyError with a
-        message when none has it. A chunk brought back counts as used, not as a hit."""
-        return self.fetch_many([key], compile_fn)[0]
+        it had when evicted (with `compile_fn`, which compiles `variant`: only a chunk of that
+        variant is recompiled with it), else from the shared tier; KeyError with a message
+        when none has it. A chunk brought back counts as used, not as a hit."""
+        return self.fetch_many([key], compile_fn, variant)[0]
 
     def fetch_many(self, keys: Iterable[str], compile_fn: CompileFn | None = None,
-                   ) -> list[ChunkKV]:
+                   variant: str = "") -> list[ChunkKV]:
         """`fetch` for each key, in order; those only the shared tier has are read from it in
         parallel."""
         keys, why = list(keys), {}
         if self.shared is not None:
-            with self._lock:  # evicted ones with a compile_fn: get_or_compile asks the tier
+            with self._lock:  # evicted ones to recompile: get_or_compile asks the tier
                 wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k) and k not in
-                          self._chunks and (compile_fn is None or k not in self._evicted)]
+                          self._chunks and (compile_fn is None or
+                                            self._evicted.get(k, (0, 0, None))[2] != variant)]
             if wanted:
                 with self._compile_lock:
                     self.shared.write_unshared(self._local)
@@ -154,15 +159,16 @@ class ChunkStore:
                                 why[key] = got
                             elif key not in self._chunks:
                                 self._insert(got)
-        return [self._fetch_one(key, compile_fn, why.get(key, "")) for key in keys]
+        return [self._fetch_one(key, compile_fn, variant, why.get(key, "")) for key in keys]
 
-    def _fetch_one(self, key: str, compile_fn: CompileFn | None, why: str) -> ChunkKV:
+    def _fetch_one(self, key: str, compile_fn: CompileFn | None, variant: str,
+                   why: str) -> ChunkKV:
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
             evicted = self._evicted.get(key)
-        if evicted is not None and compile_fn is not None:
-            self.get_or_compile(evicted[1], evicted[0], compile_fn)
+        if evicted is not None and compile_fn is not None and evicted[2] == variant:
+            self.get_or_compile(evicted[1], evicted[0], compile_fn, variant)
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
@@ -182,7 +188,7 @@ class ChunkStore:
     def _drop(self, key: str) -> None:
         chunk = self._chunks.pop(key)
         self._num_bytes -= chunk.num_bytes
-        self._evicted[key] = (chunk.title, chunk.token_ids)
+        self._evicted[key] = (chunk.title, chunk.token_ids, chunk.variant)
         self._evicted.move_to_end(key)
         while len(self._evicted) > MAX_EVICTED_REMEMBERED:
             self._evicted.popitem(last=False)
@@ -190,7 +196,8 @@ class ChunkStore:
     def evicted_token_ids(self, key: str) -> tuple[str, tuple[int, ...]] | None:
         """(title, token ids) of a chunk evicted earlier, to recompile it; None if unknown."""
         with self._lock:
-            return self._evicted.get(key)
+            evicted = self._evicted.get(key)
+            return None if evicted is None else evicted[:2]
 
     def peek(self, key: str) -> ChunkKV:
         """The chunk for a key in this replica's memory, with no side effect (no hit, no LRU
@@ -247,7 +254,7 @@ class ChunkStore:
             if chunk is not None:
                 return chunk.title, chunk.token_ids
             if key in self._evicted:
-                return self._evicted[key]
+                return self._evicted[key][:2]
             raise self._missing(key)
 
     @property
@@ -261,7 +268,7 @@ class ChunkStore:
         with self._lock:
             infos = tuple(ChunkInfo(c.key, c.title, c.num_tokens, c.num_bytes, str(c.k.device),
                                     c.hits, c.last_used) for c in self._chunks.values())
-            evicted = tuple((k, t) for k, (t, _) in list(self._evicted.items())[-64:])
+            evicted = tuple((k, t) for k, (t, _, _) in list(self._evicted.items())[-64:])
             local = (len(infos), self._num_bytes, self.budget_bytes, self.format.bytes_per_token,
                      self.num_compiled, infos, evicted)
         if shared is None:
