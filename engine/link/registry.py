@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from engine.link.ape import APE
 from engine.link.base import LinkAlgorithm
 from engine.link.cacheblend import CacheBlend
 from engine.link.compile import DEFAULT_COMPILE
@@ -98,7 +99,8 @@ def users(p: Parameter) -> tuple[str, ...]:
     return tuple(name for name, cls in _REGISTRY.items() if p in cls.parameters)
 
 
-for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, LegoLink0, QueryLink):
+for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, LegoLink0, APE,
+             QueryLink):
     register(_cls)
 
 REFERENCE = FullRecompute.name  # what every fidelity measure compares against
