@@ -17,6 +17,7 @@ from engine.link.legolink0 import LegoLink0
 from engine.link.naive import Naive
 from engine.link.parameter import RECOMPUTE_K, RECOMPUTE_RATIO, Parameter
 from engine.link.prefix_cache import PrefixCaching
+from engine.link.prophetkv import ProphetKV
 from engine.link.querylink import QueryLink
 
 WORD = re.compile(r"[a-z][a-z0-9_]*")  # a name or a variant: lower case, no '-'
@@ -100,7 +101,7 @@ def users(p: Parameter) -> tuple[str, ...]:
 
 
 for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, LegoLink0, APE,
-             QueryLink):
+             QueryLink, ProphetKV):
     register(_cls)
 
 REFERENCE = FullRecompute.name  # what every fidelity measure compares against
