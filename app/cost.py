@@ -109,7 +109,7 @@ def link_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:
     heads = [(s, c) for s, c in prompt.chunks if s != 0]  # chunks behind others: false sinks
     base = Work(runs=1, head_rows=1, gathered=cached)
     name = spec.name
-    if name == "naive":
+    if name in ("naive", "legolink0", "ape"):  # no chunk position computed at link time
         return base + _pass(new, new_pairs, layers)
     if name == "legolink":
         k = int(spec["recompute_k"])
@@ -158,9 +158,19 @@ def decode_work(num_prompt_tokens: int, new_tokens: int, num_layers: int) -> Wor
 
 
 def run_work(prompt: Prompt, spec: AlgorithmSpec, new_tokens: int, num_layers: int) -> Work:
-    """One request: link, then decode up to `new_tokens`."""
-    return link_work(prompt, spec, num_layers) + decode_work(prompt.num_tokens, new_tokens,
-                                                             num_layers)
+    """One request: its chunks' compile variant if it needs one, link, then decode up to
+    `new_tokens`."""
+    return (variant_work(prompt, spec, num_layers) + link_work(prompt, spec, num_layers)
+            + decode_work(prompt.num_tokens, new_tokens, num_layers))
+
+
+def variant_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:
+    """An algorithm whose chunks need a compile variant (LegoLink-0, APE) compiles each chunk
+    not opening the prompt on demand: counted as if none were stored yet, the most it costs."""
+    if not spec.algorithm.compile_variant.name:
+        return Work()
+    return sum((compile_work(length, num_layers) for start, length in prompt.chunks if start),
+               Work())
 
 
 def inspect_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import Progress, compile_chunks, engine_info, evict
+from bench.common import Progress, compile_chunks, compile_variants, engine_info, evict
 from bench.metrics import score
 from engine import (
     DEFAULT_ALGORITHMS,
@@ -159,6 +159,7 @@ def evaluate(engine: Engine, examples: list[dict[str, Any]], specs: list[Algorit
             keys = compile_chunks(engine, example["chunks"][:max_chunks], added)
             request = {"prefix": prompt.prefix, "chunks": keys,
                        "question": prompt.question.format(question=example["question"])}
+            compile_variants(engine, request, specs, added)
             if i == 0:
                 for spec in specs:
                     if not spec.algorithm.reuses_prefixes:

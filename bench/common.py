@@ -24,6 +24,15 @@ def compile_chunks(engine: Engine, texts: list[str], added: set[str]) -> list[st
     return keys
 
 
+def compile_variants(engine: Engine, request: dict, specs: list, added: set[str]) -> None:
+    """Compile the request's chunks as each spec's compile variant needs them (LegoLink-0's
+    sink-free compile, ...) before anything is timed; new keys go into `added`."""
+    before = {c.key for c in engine.store.stats().chunks}
+    for spec in specs:
+        keys = engine.compile_variants(engine.request(**request, algorithm=spec))
+        added.update(k for k in keys if k not in before)
+
+
 def evict(engine: Engine, keys: set[str]) -> None:
     """Evict the keys a benchmark added (those the store's own LRU has not evicted yet)."""
     for key in keys:

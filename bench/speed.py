@@ -17,7 +17,14 @@ from typing import Any
 
 import torch
 
-from bench.common import Progress, compile_chunks, engine_info, evict, rotated
+from bench.common import (
+    Progress,
+    compile_chunks,
+    compile_variants,
+    engine_info,
+    evict,
+    rotated,
+)
 from bench.memory import peak_bytes
 from bench.text import chunk_texts, fresh_prefix, fresh_question, sweep_budget, text_of_tokens
 from engine import (
@@ -143,6 +150,8 @@ def _sweep_length(engine: Engine, specs, length: int, repeats: int, chunk_tokens
 
     try:
         keys = compile_chunks(engine, texts, added)
+        compile_variants(engine, {"prefix": "warm", "chunks": keys, "question": "warm"}, specs,
+                         added)
         if not warm_up:  # a longer prompt than before: let the KV memory grow untimed
             engine.run(fresh_prefix(rng), keys, fresh_question(rng), NAIVE, max_new_tokens=1)
         for rep in range(repeats + int(warm_up)):

@@ -18,6 +18,7 @@ from engine.inspection import InspectResult, attention_scores
 from engine.link import (
     DEFAULT_COMPILE,
     FloorTiming,
+    Layout,
     LinkAlgorithm,
     LinkContext,
     LinkInput,
@@ -87,7 +88,8 @@ class Engine:
         ids = chunk_token_ids(self.tokenizer, text)
         with self._lock:
             return self.store.get_or_compile(ids, clean_title(title) or title_of(text),
-                                             partial(DEFAULT_COMPILE.compile, self.model), salt)
+                                             partial(DEFAULT_COMPILE.compile, self.model),
+                                             salt=salt)
 
     def compile_document(self, text: str, title: str = "", salt: str = "") -> list[str]:
         """Chunk a document under the configured token budget and compile every chunk."""
@@ -185,21 +187,60 @@ class Engine:
             return floor_pass(LinkInput(self.model, plan.layout, stored,
                                         plan.num_tokens + request.max_new_tokens))
 
+    def compile_variants(self, request: Request) -> list[str]:
+        """The keys of the request's chunks as its algorithm's compile variant links them,
+        each compiled now if missing (a chunk opening the prompt keeps its plain compile):
+        a benchmark calls this before timing, a request does it itself when linking."""
+        with self._lock:
+            stored = self._fetch(request.chunks)
+            plan = self._plan(request.prefix, [(c.key, c.title, c.token_ids) for c in stored],
+                              request.question, request.max_new_tokens)
+            return [c.key for c in self._variants(request, plan.layout, stored)]
+
+    def _variants(self, request: Request, layout: Layout, stored: list[ChunkKV],
+                  ) -> list[ChunkKV]:
+        """The chunks compiled as the request's algorithm's compile variant, in prompt order;
+        those missing are compiled here (counted like any compile)."""
+        variant = request.algorithm.algorithm.compile_variant
+        if variant == DEFAULT_COMPILE:
+            return stored
+        compile_fn = partial(variant.compile, self.model)
+        linked = []
+        for seg, chunk in zip(layout.chunks, stored, strict=True):
+            if seg.start == 0:  # opens the prompt: exact as compiled plainly
+                linked.append(chunk)
+                continue
+            # under the chunk's own salt: a visitor's variant copies are its own too
+            key = self.store.get_or_compile(chunk.token_ids, chunk.title, compile_fn,
+                                            variant.name, chunk.salt)
+            linked.append(self.store.fetch(key, compile_fn, variant.name))
+        return linked
+
     def _link(self, request: Request) -> tuple[LinkAlgorithm, LinkResult]:
         """Fetch the chunks, lay out the prompt, check its size, link -> (algorithm, result)."""
         spec = request.algorithm
         algo = spec.algorithm(spec, self._context)
         stored = self._fetch(request.chunks)
+        named = [c.key for c in stored if c.variant]
+        if named:
+            raise ValueError(f"chunk {named[0]!r} is a compile variant's: a request names "
+                             "chunks by the keys their compile returned")
         plan = self._plan(request.prefix, [(c.key, c.title, c.token_ids) for c in stored],
                           request.question, request.max_new_tokens)
         plan.check()
         for key in request.chunks:  # the request is valid: now it counts as use
             if key in self.store:  # (a recompile above may have evicted an earlier chunk)
                 self.store.get(key, hit=algo.reads_chunks)
+        t0 = time.perf_counter()
+        stored = self._variants(request, plan.layout, stored)
+        compile_ms = (time.perf_counter() - t0) * 1e3
         with torch.inference_mode():
             job = LinkInput(self.model, plan.layout, stored,
                             plan.num_tokens + request.max_new_tokens, request.cache_salt)
-            return algo, algo.link(job)
+            link = algo.link(job)
+        if algo.compile_variant != DEFAULT_COMPILE:
+            link.timings_ms["variant_compile_ms"] = compile_ms
+        return algo, link
 
     def _fetch(self, keys: tuple[str, ...]) -> list[ChunkKV]:
         """A request's chunks, each stored here, recompiled from the token ids it had when

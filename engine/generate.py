@@ -93,8 +93,9 @@ def generate(model: Model, link: LinkResult, arrival_ms: float, max_new_tokens: 
         yield StreamPiece(delta, text)
         num_steps += 1
         # Feed the token just sampled at the next position: a causal run of one.
-        h = model.forward(model.embed(torch.tensor([token], device=model.device)),
-                          Batch.run(n + step, 1, model.device), kv).h
+        batch = (link.decode_batch(n + step) if link.decode_batch is not None
+                 else Batch.run(n + step, 1, model.device))
+        h = model.forward(model.embed(torch.tensor([token], device=model.device)), batch, kv).h
         token = sample(model.logits(h)[0])
     end_ms = now_ms(model.device)
     result = RunResult(

@@ -10,6 +10,7 @@ reports is exactly the set its final pass computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -90,6 +91,9 @@ class LinkResult:
     num_recomputed: int  # positions computed in the final pass (new + recomputed)
     num_token_layers: int  # (position, layer) pairs computed over all layers: the work done
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # How decoding runs at a position past the prompt (None: a plain causal run of one): for
+    # an algorithm whose attention or RoPE positions differ from the plain ones (APE).
+    decode_batch: Callable[[int], Batch] | None = None
 
 
 @dataclass(frozen=True)

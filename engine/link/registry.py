@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import re
 
+from engine.link.ape import APE
 from engine.link.base import LinkAlgorithm
 from engine.link.cacheblend import CacheBlend
 from engine.link.compile import DEFAULT_COMPILE
 from engine.link.full_recompute import FullRecompute
 from engine.link.legolink import LegoLink
+from engine.link.legolink0 import LegoLink0
 from engine.link.naive import Naive
 from engine.link.parameter import RECOMPUTE_K, RECOMPUTE_RATIO, Parameter
 from engine.link.prefix_cache import PrefixCaching
+from engine.link.prophetkv import ProphetKV
 from engine.link.querylink import QueryLink
 
 WORD = re.compile(r"[a-z][a-z0-9_]*")  # a name or a variant: lower case, no '-'
+VARIANT = re.compile(r"[a-z0-9_:]{1,64}")  # a compile variant's name, as the store's codec reads it
 _REGISTRY: dict[str, type[LinkAlgorithm]] = {}
 
 
@@ -35,9 +39,14 @@ def register(cls: type[LinkAlgorithm]) -> type[LinkAlgorithm]:
         raise ValueError(f"{name}: a variant is a lower case word, got {cls.variants!r}")
     if not getattr(cls, "summary", "") or not re.fullmatch(r"#[0-9a-fA-F]{6}", cls.color):
         raise ValueError(f"{name}: declare a summary and a colour (#rrggbb)")
-    if cls.compile_variant != DEFAULT_COMPILE:
-        raise ValueError(f"{name}: the store keys chunks by content only, so only the default "
-                         "compile variant can be linked (key chunks by variant first)")
+    variant = cls.compile_variant
+    if variant != DEFAULT_COMPILE:
+        if not isinstance(variant.name, str) or not VARIANT.fullmatch(variant.name):
+            raise ValueError(f"{name}: a compile variant is named in lower case letters, digits, "
+                             f"'_' and ':' (at most 64), got {variant.name!r}")
+        for other in _REGISTRY.values():
+            if other.compile_variant.name == variant.name and other.compile_variant != variant:
+                raise ValueError(f"{name}: compile variant {variant.name!r} is another's name")
     known = {p.keyword: p for p in parameters()} | {p.name: p for p in parameters()}
     for p in cls.parameters:
         for key in (p.keyword, p.name):
@@ -91,7 +100,8 @@ def users(p: Parameter) -> tuple[str, ...]:
     return tuple(name for name, cls in _REGISTRY.items() if p in cls.parameters)
 
 
-for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, QueryLink):
+for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, LegoLink0, APE,
+             QueryLink, ProphetKV):
     register(_cls)
 
 REFERENCE = FullRecompute.name  # what every fidelity measure compares against

@@ -12,6 +12,7 @@ exactly as the Hugging Face forward does (same kernels, same order of additions)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +60,12 @@ class Batch:
     capture_k: bool = False  # return K before RoPE (compile stores it)
     capture_scores: bool = False  # return the scaled QKᵀ scores (inspection)
     plan: BlockPlan | None = None
+    # A caller's own RoPE positions ([n] on the device; None: the positions themselves) and
+    # attention (attend(q [num_heads, n, head_dim] rotated, keys, values [num_kv_heads,
+    # num_keys, head_dim], out [n, num_heads, head_dim], positions) fills out), for a link
+    # that reuses one position range for several chunks (APE). K/V stay indexed by position.
+    rope_positions: torch.Tensor | None = None
+    attend: Callable | None = None
 
     @property
     def num_positions(self) -> int:
@@ -211,6 +218,16 @@ class Model:
         return ForwardOut(h, torch.stack(k_pre) if batch.capture_k else None,
                           torch.stack(scores) if batch.capture_scores else None)
 
+    def key_pre(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer i's fresh K before RoPE for hidden states h [n, hidden_size] (the input of
+        layer i) -> [num_kv_heads, n, head_dim]: what a check layer compares to a cached K."""
+        s, layer = self.spec, self.layers[i]
+        x = rms_norm(h, layer.input_layernorm)
+        k = layer.self_attn.k_proj(x).view(h.shape[0], s.num_kv_heads, s.head_dim)
+        if hasattr(layer.self_attn, "k_norm"):  # Qwen3, as in _layer
+            k = rms_norm(k, layer.self_attn.k_norm)
+        return k.transpose(0, 1)
+
     def _prepare(self, batch: Batch) -> _Prepared:
         s, n = self.spec, batch.num_positions
         plan = batch.plan
@@ -223,6 +240,9 @@ class Model:
         else:
             where = batch.positions
             cos, sin = (t.index_select(0, where) for t in self.rope.table(batch.num_keys))
+        if batch.rope_positions is not None:
+            cos, sin = (t.index_select(0, batch.rope_positions)
+                        for t in self.rope.table(batch.num_keys))
         attention = Attention(plan, batch.positions, s.num_heads, s.num_kv_heads, s.head_dim,
                               self.scale, self.dtype)
         mask = None
@@ -257,7 +277,10 @@ class Model:
         Rope.rotate_into(prep.q, q.transpose(0, 1), prep.cos, prep.sin, prep.scratch)
         keys, values = kv.k[i, :, : batch.num_keys], kv.v[i, :, : batch.num_keys]
         scores = self._scores(prep.q, keys, prep.mask) if batch.capture_scores else None
-        prep.attention(prep.q, keys, values, prep.out)
+        if batch.attend is not None:
+            batch.attend(prep.q, keys, values, prep.out, batch.positions)
+        else:
+            prep.attention(prep.q, keys, values, prep.out)
         h = h + attn.o_proj(prep.out.view(n, s.num_heads * s.head_dim))
         self._mlp(layer, h)
         return h, (k if batch.capture_k else None), scores

@@ -1,8 +1,9 @@
 """A compiled chunk (`ChunkKV`) and what every chunk of one store shares (`ChunkFormat`).
 
 A chunk is compiled on its own at positions 0..T-1. Its key hashes (model id, dtype,
-token ids) and nothing else — no prefix chain — which is what makes the cache
-position-independent: the same text is stored once, whatever surrounds it later.
+token ids, compile variant) and nothing else — no prefix chain — which is what makes the cache
+position-independent: the same text is stored once per compile variant, whatever surrounds it
+later. `chunk_key` is the one place the key is built.
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+
+
+def chunk_key(model_id: str, dtype_name: str, token_ids: list[int] | tuple[int, ...],
+              variant: str = "", salt: str = "") -> str:
+    """The content key: a hash of (model id, dtype, token ids, compile variant, salt), with no
+    prefix chain. The default variant ("") and no salt add nothing, so their keys are those of
+    a content-only key; another variant of the same text never shares a key with it, nor does
+    the same text under another salt (one per owner: one owner's compile never tells whether
+    another compiled that text)."""
+    ids = ",".join(map(str, token_ids))
+    text = (f"{model_id}|{dtype_name}|{ids}" + (f"|variant={variant}" if variant else "")
+            + (f"|{salt}" if salt else ""))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -38,13 +52,11 @@ class ChunkFormat:
     def shape(self, num_tokens: int) -> tuple[int, int, int, int]:
         return (self.num_layers, self.num_kv_heads, num_tokens, self.head_dim)
 
-    def key_for(self, token_ids: list[int] | tuple[int, ...], salt: str = "") -> str:
-        """The content key: a hash of (model id, dtype, token ids), with no prefix chain; a
-        non-empty `salt` (one per owner) gives the same text of two owners two keys, so
-        that one owner's compile never tells whether another compiled that text."""
-        ids = ",".join(map(str, token_ids))
-        text = f"{self.model_id}|{self.dtype_name}|{ids}" + (f"|{salt}" if salt else "")
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+    def key_for(self, token_ids: list[int] | tuple[int, ...], variant: str = "",
+                salt: str = "") -> str:
+        """The key of these token ids compiled as `variant` ("" the default) under `salt`
+        ("" for text anyone may share): `chunk_key`."""
+        return chunk_key(self.model_id, self.dtype_name, token_ids, variant, salt)
 
 
 @dataclass
@@ -52,6 +64,7 @@ class ChunkKV:
     """One compiled chunk.
 
     # k, v: [num_layers, num_kv_heads, T, head_dim]; k before RoPE, compiled at positions 0..T-1
+    # (a compile variant puts tokens before the chunk and drops their K/V: still T rows)
     """
 
     key: str
@@ -61,6 +74,7 @@ class ChunkKV:
     v: torch.Tensor
     hits: int = 0
     last_used: float = field(default_factory=time.time)
+    variant: str = ""  # the compile variant's name (engine.link.CompileVariant), "" the default
     salt: str = ""  # part of the key (ChunkFormat.key_for): "" for text anyone may share
 
     @property

@@ -1,18 +1,20 @@
 """The one byte format of a compiled chunk, for files on disk and values in a shared store.
 
 A chunk is safetensors bytes: tensors `k`, `v` (the layout of `ChunkKV`) and `token_ids`
-(int64 [T]), with string metadata: format tag, key, title, model id, dtype, a sha256 of the
-tensors and, for a salted chunk, its salt (part of its key). Nothing is ever unpickled.
-Whatever comes back from disk or from another replica is checked like a fresh compile before
-the engine sees it: the checksum catches corruption, and
+(int64 [T]), with string metadata: format tag, key, title, model id, dtype, compile variant
+(absent for the default), a sha256 of the tensors and, for a salted chunk, its salt (part of
+its key). Nothing is ever unpickled. Whatever comes back from disk or from another replica is
+checked like a fresh compile before the engine sees it: the checksum catches corruption, and
 since anyone can write a consistent checksum, every field is checked on its own too — model,
-dtype, shapes, finite values, token ids in the vocabulary, token count and title within limits.
+dtype, shapes, finite values, token ids in the vocabulary, token count, title within limits,
+and the key against the ids, the variant and the salt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import torch
 from safetensors.torch import load as load_tensors
@@ -29,6 +31,7 @@ MAX_ABS_KV = 65504.0
 _SAFETENSORS_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
 _NAMES = ("k", "token_ids", "v")
 MAX_SALT_CHARS = 128
+VARIANT = re.compile(r"[a-z0-9_:]{0,64}")  # a compile variant's name ("" the default)
 
 
 class ChunkRefused(ValueError):
@@ -48,6 +51,8 @@ def encode(chunk: ChunkKV, fmt: ChunkFormat) -> bytes:
             "model_id": fmt.model_id, "dtype": fmt.dtype_name, "sha256": checksum(tensors)}
     if chunk.salt:  # only salted chunks carry one: files of unsalted chunks stay as they were
         meta["salt"] = chunk.salt
+    if chunk.variant:
+        meta["variant"] = chunk.variant
     return save_tensors(tensors, metadata=meta)
 
 
@@ -67,6 +72,9 @@ def decode(data: bytes, fmt: ChunkFormat, max_tokens: int, key: str | None = Non
     if key is not None and meta.get("key") != key:
         raise ChunkRefused(f"holds chunk {str(meta.get('key'))[:40]!r}, not {key!r}")
     title = _checked_title(meta.get("title", ""))
+    variant = meta.get("variant", "")
+    if not isinstance(variant, str) or not VARIANT.fullmatch(variant):
+        raise ChunkRefused(f"compile variant {str(variant)[:40]!r} is not a variant name")
     _check_entries(header, fmt, max_tokens)
     try:
         tensors = load_tensors(data)
@@ -82,15 +90,15 @@ def decode(data: bytes, fmt: ChunkFormat, max_tokens: int, key: str | None = Non
     salt = meta.get("salt", "")
     if not isinstance(salt, str) or len(salt) > MAX_SALT_CHARS:
         raise ChunkRefused(f"salt is not text of at most {MAX_SALT_CHARS} characters")
-    if fmt.key_for(ids, salt) != meta.get("key"):
-        raise ChunkRefused("key does not match its token ids")
+    if fmt.key_for(ids, variant, salt) != meta.get("key"):
+        raise ChunkRefused("key does not match its token ids and compile variant")
     for name in ("k", "v"):
         low, high = (float(x) for x in torch.aminmax(tensors[name]))
         if not -MAX_ABS_KV <= low <= high <= MAX_ABS_KV:  # NaN fails these comparisons too
             raise ChunkRefused(f"{name.upper()} holds non-finite or out-of-range values (min "
                                f"{low:g}, max {high:g}, limit ±{MAX_ABS_KV:g})")
     return ChunkKV(meta["key"], title, ids, tensors["k"].to(fmt.device),
-                   tensors["v"].to(fmt.device), salt=salt)
+                   tensors["v"].to(fmt.device), variant=variant, salt=salt)
 
 
 def _header(data: bytes) -> dict:

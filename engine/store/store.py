@@ -51,14 +51,15 @@ class ChunkStore:
         self._lock = threading.RLock()
         # One compile at a time, apart from `_lock`: stats stay readable while one runs.
         self._compile_lock = threading.Lock()
-        # Evicted chunks' (title, token ids, salt): cheap, and a request may recompile them.
-        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...], str]] = OrderedDict()
+        # Evicted chunks' (title, token ids, salt, variant): cheap; a request may recompile.
+        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...], str, str]] = OrderedDict()
         self._pinned: set[str] = set()  # keys the byte budget never evicts (see `pin`)
         self.num_compiled = 0
 
-    def key_for(self, token_ids: list[int] | tuple[int, ...], salt: str = "") -> str:
-        """The content key: a hash of (model id, dtype, token ids[, salt]), no prefix chain."""
-        return self.format.key_for(token_ids, salt)
+    def key_for(self, token_ids: list[int] | tuple[int, ...], variant: str = "",
+                salt: str = "") -> str:
+        """The content key (`chunk_key`): of the token ids, compile variant and salt."""
+        return self.format.key_for(token_ids, variant, salt)
 
     def _check_ids(self, token_ids: tuple[int, ...]) -> None:
         if not token_ids:
@@ -75,31 +76,32 @@ class ChunkStore:
             raise ValueError(f"token ids outside the vocabulary [0, {vocab})")
 
     def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
-                       compile_fn: CompileFn, salt: str = "") -> str:
-        """The key of these token ids (and salt), compiling them with `compile_fn` -> (k, v)
-        only when they are neither stored here nor in the shared tier: the same text sent
-        twice with one salt, even at once, even to two replicas, is computed once."""
+                       compile_fn: CompileFn, variant: str = "", salt: str = "") -> str:
+        """The key of these token ids compiled as `variant` (what `compile_fn` -> (k, v)
+        computes; "" the default) under `salt` (one per owner), compiling them only when they
+        are neither stored here nor in the shared tier: the same text sent twice with one
+        salt, even at once, even to two replicas, is computed once per variant."""
         token_ids = tuple(token_ids)
         self._check_ids(token_ids)
-        key, title = self.key_for(token_ids, salt), clean_title(title)
+        key, title = self.key_for(token_ids, variant, salt), clean_title(title)
         with self._compile_lock:
             with self._lock:
                 if key in self._chunks:
                     self._chunks.move_to_end(key)
                     return key
-            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn, salt)
+            chunk = self._shared_or_compiled(key, token_ids, title, compile_fn, variant, salt)
             with self._lock:
                 self._insert(chunk)
         return key
 
     def _shared_or_compiled(self, key: str, token_ids: tuple[int, ...], title: str,
-                            compile_fn: CompileFn, salt: str = "") -> ChunkKV:
+                            compile_fn: CompileFn, variant: str, salt: str) -> ChunkKV:
         """The chunk from the shared tier, else compiled here (once across replicas)."""
         def compiled() -> ChunkKV:
             k, v = compile_fn(token_ids)
             with self._lock:
                 self.num_compiled += 1
-            return ChunkKV(key, title, token_ids, k, v, salt=salt)
+            return ChunkKV(key, title, token_ids, k, v, variant=variant, salt=salt)
 
         if self.shared is None:
             return compiled()
@@ -131,21 +133,23 @@ class ChunkStore:
         with self._lock:
             return self._chunks.get(key)
 
-    def fetch(self, key: str, compile_fn: CompileFn | None = None) -> ChunkKV:
+    def fetch(self, key: str, compile_fn: CompileFn | None = None, variant: str = "") -> ChunkKV:
         """The chunk of `key` for a request: from memory, else recompiled from the token ids
-        it had when evicted (with `compile_fn`), else from the shared tier; KeyError with a
-        message when none has it. A chunk brought back counts as used, not as a hit."""
-        return self.fetch_many([key], compile_fn)[0]
+        it had when evicted (with `compile_fn`, which compiles `variant`: only a chunk of that
+        variant is recompiled with it), else from the shared tier; KeyError with a message
+        when none has it. A chunk brought back counts as used, not as a hit."""
+        return self.fetch_many([key], compile_fn, variant)[0]
 
     def fetch_many(self, keys: Iterable[str], compile_fn: CompileFn | None = None,
-                   ) -> list[ChunkKV]:
+                   variant: str = "") -> list[ChunkKV]:
         """`fetch` for each key, in order; those only the shared tier has are read from it in
         parallel."""
         keys, why = list(keys), {}
         if self.shared is not None:
-            with self._lock:  # evicted ones with a compile_fn: get_or_compile asks the tier
+            with self._lock:  # evicted ones to recompile: get_or_compile asks the tier
                 wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k) and k not in
-                          self._chunks and (compile_fn is None or k not in self._evicted)]
+                          self._chunks and (compile_fn is None or
+                                            self._evicted.get(k, (0, 0, 0, None))[3] != variant)]
             if wanted:
                 with self._compile_lock:
                     self.shared.write_unshared(self._local)
@@ -155,15 +159,16 @@ class ChunkStore:
                                 why[key] = got
                             elif key not in self._chunks:
                                 self._insert(got)
-        return [self._fetch_one(key, compile_fn, why.get(key, "")) for key in keys]
+        return [self._fetch_one(key, compile_fn, variant, why.get(key, "")) for key in keys]
 
-    def _fetch_one(self, key: str, compile_fn: CompileFn | None, why: str) -> ChunkKV:
+    def _fetch_one(self, key: str, compile_fn: CompileFn | None, variant: str,
+                   why: str) -> ChunkKV:
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
             evicted = self._evicted.get(key)
-        if evicted is not None and compile_fn is not None:
-            self.get_or_compile(evicted[1], evicted[0], compile_fn, evicted[2])
+        if evicted is not None and compile_fn is not None and evicted[3] == variant:
+            self.get_or_compile(evicted[1], evicted[0], compile_fn, variant, evicted[2])
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
@@ -184,7 +189,7 @@ class ChunkStore:
     def _drop(self, key: str) -> None:
         chunk = self._chunks.pop(key)
         self._num_bytes -= chunk.num_bytes
-        self._evicted[key] = (chunk.title, chunk.token_ids, chunk.salt)
+        self._evicted[key] = (chunk.title, chunk.token_ids, chunk.salt, chunk.variant)
         self._evicted.move_to_end(key)
         while len(self._evicted) > MAX_EVICTED_REMEMBERED:
             self._evicted.popitem(last=False)

@@ -85,7 +85,7 @@ def test_the_app_offers_it_with_its_knob_after_the_existing_inputs(
     api = demo.get_api_info()["named_endpoints"]
     names = [p["parameter_name"] for p in api["/run_compare"]["parameters"]]
     assert names == ["prefix", "chunks", "question", "algorithms", "k", "ratio",
-                     "max_new_tokens", "stride"], "a new knob comes last"
+                     "max_new_tokens", "ape_t", "ape_s", "stride"], "a new knob comes last"
     stride = api["/run_compare"]["parameters"][-1]
     assert stride["parameter_has_default"] and stride["parameter_default"] == 3
     for endpoint, last in (("/inspect", "stride"), ("/bench_accuracy", "stride"),
@@ -107,7 +107,7 @@ def test_the_app_offers_it_with_its_knob_after_the_existing_inputs(
         key = client.predict(DOC_A, "a", api_name="/compile_text")[1][0]["key"]
         other = client.predict(DOC_B, "b", api_name="/compile_text")[1][0]["key"]
         *_, report = client.predict("Hi.", [key, other], "Who?", ["toy-odd", "toy"], 4, 0.2,
-                                    2, 2, api_name="/run_compare")
+                                    2, 0.9, 0.9, 2, api_name="/run_compare")  # APE's T, S
         assert [r["algorithm"] for r in report["results"]] == ["toy-2", "toy-odd-2"]
         *_, report = client.predict("Hi.", [key, other], "Who?", ["toy"], 4, 0.2, 2,
                                     api_name="/run_compare")

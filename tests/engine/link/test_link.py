@@ -81,7 +81,8 @@ def _spy(monkeypatch, model: Model) -> list[tuple[list[int], int]]:
 
 @pytest.mark.parametrize("algorithm, kwargs", [
     ("full_recompute", {}), ("naive", {}), ("legolink", {"recompute_k": 3}),
-    ("cacheblend", {"recompute_ratio": 0.2}), ("prefix_cache", {}),
+    ("cacheblend", {"recompute_ratio": 0.2}), ("cacheblend-key", {"recompute_ratio": 0.2}),
+    ("prefix_cache", {}),
     ("querylink", {"recompute_k": 3}),
 ])
 def test_reported_mask_is_exactly_what_was_computed(tiny4_engine, keys, monkeypatch,

@@ -30,7 +30,7 @@ def test_algorithm_specs_carry_their_parameter():
 
 @pytest.mark.parametrize("label", ["full_recompute", "naive", "prefix_cache", "legolink-0",
                                    "legolink-16", "cacheblend-15", "cacheblend-100",
-                                   "querylink-16"])
+                                   "cacheblend-key-15", "querylink-16"])
 def test_labels_round_trip(label):
     spec = AlgorithmSpec.parse(label)
     assert spec.label == label, "parse and label must be inverses"
@@ -41,8 +41,9 @@ def test_the_grammar_reads_a_variant_before_the_number():
     assert split_label("cacheblend-key-15") == ("cacheblend", "key", "15")
     assert split_label("legolink0") == ("legolink0", "", ""), "a digit in a name is the name's"
     assert split_label("legolink-0") == ("legolink", "", "0")
-    with pytest.raises(ValueError, match="cacheblend has no variant 'key'"):
-        AlgorithmSpec.parse("cacheblend-key-15")  # no such setting registered (yet)
+    assert AlgorithmSpec.parse("cacheblend-key-15").variant == "key"
+    with pytest.raises(ValueError, match="cacheblend has no variant 'value'"):
+        AlgorithmSpec.parse("cacheblend-value-15")
 
 
 def test_a_plain_name_takes_the_declared_default():
@@ -54,6 +55,7 @@ def test_registry_lists_every_algorithm_once_with_the_reference():
     names = algorithm_names()
     assert REFERENCE in names and len(set(names)) == len(names)
     assert names == ("full_recompute", "prefix_cache", "naive", "cacheblend", "legolink",
-                     "querylink")
-    assert [p.keyword for p in parameters()] == ["recompute_k", "recompute_ratio"]
+                     "legolink0", "ape", "querylink", "prophetkv")
+    assert [p.keyword for p in parameters()] == ["recompute_k", "recompute_ratio",
+                                                 "ape_temperature", "ape_scale"]
     assert [s.label for s in parse_algorithms(DEFAULT_ALGORITHMS)] == list(DEFAULT_ALGORITHMS)

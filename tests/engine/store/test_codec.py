@@ -56,10 +56,10 @@ def test_a_huge_header_is_refused_before_it_is_parsed():
 def test_a_salted_chunk_round_trips_and_its_salt_is_checked():
     ids = (5, 6, 7, 8)
     chunk = _chunk(ids)
-    chunk.key, chunk.salt = FMT.key_for(ids, "owner-salt"), "owner-salt"
+    chunk.key, chunk.salt = FMT.key_for(ids, salt="owner-salt"), "owner-salt"
     back = decode(encode(chunk, FMT), FMT, max_tokens=16, key=chunk.key)
     assert (back.key, back.salt) == (chunk.key, "owner-salt")
-    assert FMT.key_for(ids, "owner-salt") != FMT.key_for(ids), "a salt changes the key"
+    assert FMT.key_for(ids, salt="owner-salt") != FMT.key_for(ids), "a salt changes the key"
     chunk.salt = "another-salt"  # the key no longer matches its token ids and salt
     with pytest.raises(ChunkRefused, match="key does not match its token ids"):
         decode(encode(chunk, FMT), FMT, max_tokens=16)

@@ -290,7 +290,7 @@ def test_a_salt_keys_the_same_text_apart_and_survives_eviction(tiny4_engine):
     assert tiny4_engine.compile(TEXTS[0], salt="a") == a != plain
     b = tiny4_engine.compile(TEXTS[0], salt="b")
     assert len({plain, a, b}) == 3 and store.stats().num_compiled == 3
-    assert store.key_for(store.get(a).token_ids, "a") == a and store.get(a).salt == "a"
+    assert store.key_for(store.get(a).token_ids, salt="a") == a and store.get(a).salt == "a"
     store.evict(a)
     tiny4_engine.run("p", [a], "q?", "naive", max_new_tokens=1)  # recompiled under its salt
     assert a in store and store.get(a).salt == "a" and store.stats().num_compiled == 4
