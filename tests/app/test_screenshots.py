@@ -42,7 +42,9 @@ CLIPPED_TITLES = """() => [...document.querySelectorAll('.js-plotly-plot')].flat
 def served(smollm2_engine, tmp_path_factory):
     engine = Engine(replace(smollm2_engine.config, cache_dir=str(tmp_path_factory.mktemp("s"))),
                     model=smollm2_engine.model)
-    lab = Lab.open(engine, AppLimits())
+    # The example's five runs, estimated on a machine busy with other work, may pass the
+    # public minute per call (tests/app/test_queue.py tests that bound): not this test's point.
+    lab = Lab.open(engine, AppLimits(max_call_s=3600.0))
     lab.story = first_story(lab)
     demo, url = serve(lab)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -114,7 +116,9 @@ def test_a_phone_reaches_every_tab_and_reads_the_results(browser, served):
         check_headers(page, "story-table")
         assert page.evaluate(CLIPPED_TITLES) == []
         run_example(page)
-        check_headers(page, "results-table")
+        cards = page.locator("#result-cards .result-card")  # the wide table gives way on a phone
+        assert cards.count() == 5 and cards.first.is_visible()
+        assert not page.locator("#results-table").is_visible()
         assert page.evaluate(CLIPPED_TITLES) == []
         page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)
     finally:

@@ -296,6 +296,24 @@ def test_a_salt_keys_the_same_text_apart_and_survives_eviction(tiny4_engine):
     assert a in store and store.get(a).salt == "a" and store.stats().num_compiled == 4
 
 
+def test_a_visitors_compile_variant_copies_take_its_salt(tiny4_engine):
+    """Issues 19 and 21: LegoLink-0 compiles each chunk again behind its sink tokens; keyed by
+    content and variant alone, that copy would tell one visitor (by a compile that did not
+    happen) that another had linked the same text. It takes the chunk's own salt."""
+    store = tiny4_engine.store
+    first = {s: [tiny4_engine.compile(t, salt=s) for t in TEXTS[:2]] for s in ("a", "b")}
+    before = store.stats().num_compiled
+    for keys in first.values():
+        tiny4_engine.run("p", keys, "q?", "legolink0", max_new_tokens=1)
+    held = [store.peek(info.key) for info in store.stats().chunks]
+    copies = [chunk for chunk in held if chunk.variant]
+    assert store.stats().num_compiled - before == 4, "each visitor's two chunks compiled again"
+    assert sorted(c.salt for c in copies) == ["a", "a", "b", "b"], "copies carry their salt"
+    assert len({c.key for c in copies}) == 4, "the same text's copies of two visitors differ"
+    for c in copies:
+        assert store.key_for(c.token_ids, c.variant, c.salt) == c.key
+
+
 def test_pinned_chunks_are_never_evicted_by_the_budget(tiny4_model_dir, tmp_path):
     probe = _engine(tiny4_model_dir, tmp_path)
     sizes = [probe.store.get(probe.compile(t)).num_bytes for t in TEXTS[:3]]
