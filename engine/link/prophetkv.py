@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.link.layout import Layout
 from engine.link.querylink import QueryLink
-from engine.runtime import Batch, Model
 
 
 class ProphetKV(QueryLink):
@@ -40,22 +38,11 @@ class ProphetKV(QueryLink):
     num_queries = 1 << 30  # every suffix row
     probe_share = 1.0
 
-    def probe(self, model: Model, layout: Layout, kv, new: torch.Tensor,
-              candidates: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layers 0..depth-1 for the new positions -> (importance [N] fp32 on the host: the
-        per-layer max over suffix rows and heads of their attention, averaged over layers;
-        the new positions' hidden states after the probe)."""
-        n, device = layout.num_tokens, model.device
-        m = n - layout.segments[-1].start  # the suffix rows, a causal run at the end
-        rest = Batch.of(new[:-m], n - m, device) if len(new) > m else None
-        last = Batch.run(n - m, m, device, capture_scores=True)
-        importance = torch.zeros(n, dtype=torch.float32, device=device)
-        h = model.embed(torch.tensor(layout.token_ids)[new])
-        for layer in range(depth):
-            one = range(layer, layer + 1)
-            h_rest = model.forward(h[:-m], rest, kv, one).h if rest is not None else h[:0]
-            out = model.forward(h[-m:], last, kv, one)
-            h = torch.cat([h_rest, out.h])
-            # scores: [1, num_heads, m, N]: softmax over every key a row sees, then the max
-            importance += torch.softmax(out.scores[0], dim=-1).amax(dim=(0, 1))
-        return (importance / depth).masked_fill(~candidates.to(device), 0.0).cpu(), h
+    def layer_importance(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """scores: [num_heads, m, N] -> [N]: softmax over every key a row sees (the full
+        denominator), then the max over rows and heads."""
+        return torch.softmax(scores, dim=-1).amax(dim=(0, 1))
+
+    def fused(self, importance: torch.Tensor, depth: int, keep: torch.Tensor) -> torch.Tensor:
+        """The layers' mean, non-candidates at 0."""
+        return (importance / depth).masked_fill(~keep, 0.0)

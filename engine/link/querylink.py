@@ -105,11 +105,20 @@ class QueryLink(LinkAlgorithm):
             h_rest = model.forward(h[:-m], rest, kv, one).h if rest is not None else h[:0]
             out = model.forward(h[-m:], last, kv, one)
             h = torch.cat([h_rest, out.h])
-            # scores: [1, num_heads, m, N] -> attention restricted to the candidates
-            weights = torch.softmax(out.scores[0], dim=-1) * keep
-            weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-30)
-            importance += weights.mean(dim=(0, 1))
-        return importance.cpu(), h
+            importance += self.layer_importance(out.scores[0], keep)
+        return self.fused(importance, depth, keep).cpu(), h
+
+    def layer_importance(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """One probed layer's score of every position, scores: [num_heads, m, N] -> [N]:
+        the attention restricted to the candidates (`keep`), renormalised, mean over rows
+        and heads."""
+        weights = torch.softmax(scores, dim=-1) * keep
+        weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+        return weights.mean(dim=(0, 1))
+
+    def fused(self, importance: torch.Tensor, depth: int, keep: torch.Tensor) -> torch.Tensor:
+        """The layers' summed scores -> the ranking's importance [N] (the sum, here)."""
+        return importance
 
     def finish(self, model: Model, layout: Layout, kv, new: torch.Tensor,
                recompute: torch.Tensor, h_new: torch.Tensor,
