@@ -94,6 +94,19 @@ def serve(lab: Lab):
     return demo, f"http://127.0.0.1:{port}/"
 
 
+@pytest.fixture(scope="module")
+def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
+    """(lab, url) of one app server for the module, over a fresh engine, default limits."""
+    engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
+                         tmp_path_factory.mktemp("served") / "cache")
+    lab = Lab.open(engine, AppLimits())
+    demo, url = serve(lab)
+    try:
+        yield lab, url
+    finally:
+        demo.close()
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]

@@ -18,20 +18,6 @@ from tests.app.conftest import CHROMIUM, CHROMIUM_ARGS, DOC_A, DOC_B, serve
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
-    from tests.app.conftest import make_engine
-
-    engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
-                         tmp_path_factory.mktemp("browser") / "cache")
-    lab = Lab.open(engine, AppLimits())
-    demo, url = serve(lab)
-    try:
-        yield lab, url
-    finally:
-        demo.close()
-
-
 def visitor(browser, url: str, width: int = 1400):
     """A new visitor: its own browser context (cookies, session) and page, loaded."""
     context = browser.new_context(viewport={"width": width, "height": 1000})

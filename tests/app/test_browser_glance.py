@@ -8,7 +8,7 @@ import pytest
 from app.ui_compose import default_names
 from tests.app import pages
 from tests.app.conftest import DOC_A, DOC_B
-from tests.app.test_browser import served, upload, visitor  # noqa: F401 (fixture)
+from tests.app.test_browser import upload, visitor
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def sideways(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-def test_verdicts_sit_above_the_wide_table(browser, served, tmp_path):  # noqa: F811
+def test_verdicts_sit_above_the_wide_table(browser, served, tmp_path):
     _, url = served
     context, page = visitor(browser, url, width=1440)
     try:
@@ -46,7 +46,7 @@ def test_verdicts_sit_above_the_wide_table(browser, served, tmp_path):  # noqa: 
         context.close()
 
 
-def test_a_phone_reads_one_card_per_algorithm(browser, served, tmp_path):  # noqa: F811
+def test_a_phone_reads_one_card_per_algorithm(browser, served, tmp_path):
     _, url = served
     context, page = visitor(browser, url, width=400)
     try:

@@ -10,30 +10,13 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
-from app.lab import Lab
-from app.limits import AppLimits
 from app.ui_start import limits_table
-from tests.app.conftest import DOC_A, DOC_B, serve
+from tests.app.conftest import DOC_A, DOC_B
 
 API_NAMES = {"/compile_files", "/compile_text", "/store_stats", "/evict", "/clear",
              "/clear_store", "/save_store", "/load_store", "/run_compare", "/inspect",
              "/example_request", "/story", "/bench_accuracy", "/bench_speed",
              "/bench_frontier"}
-
-
-@pytest.fixture(scope="module")
-def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
-    """(lab, url) of one app server for the module."""
-    from tests.app.conftest import make_engine
-
-    engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
-                         tmp_path_factory.mktemp("client") / "cache")
-    lab = Lab.open(engine, AppLimits())
-    demo, url = serve(lab)
-    try:
-        yield lab, url
-    finally:
-        demo.close()
 
 
 def visitor(url: str) -> Client:

@@ -16,26 +16,9 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from app import library
-from app.lab import Lab
-from app.limits import AppLimits
-from tests.app.conftest import DOC_A, DOC_B, serve
+from tests.app.conftest import DOC_A, DOC_B
 
 SECRET = "Internal memo: the merger with Birch Mills closes on 3 May at 41 dollars a share."
-
-
-@pytest.fixture(scope="module")
-def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
-    """(lab, url) of one app server with the default public limits."""
-    from tests.app.conftest import make_engine
-
-    engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
-                         tmp_path_factory.mktemp("isolation") / "cache")
-    lab = Lab.open(engine, AppLimits())
-    demo, url = serve(lab)
-    try:
-        yield lab, url
-    finally:
-        demo.close()
 
 
 def call(url: str, api_name: str, data: list, session: str) -> tuple[str, object]:
