@@ -24,7 +24,7 @@ from app.planning import choose_algorithms, settings
 from app.sessions import holding
 from bench.accuracy import run_accuracy
 from bench.data import examples_from_jsonl
-from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
+from bench.frontier import FRONTIER_ALGORITHMS, corner_text, run_frontier
 from bench.plan import PlannedCall, plan_accuracy, plan_frontier, plan_speed
 from bench.report import write_json
 from bench.speed import run_speed
@@ -219,9 +219,10 @@ def estimate_frontier(lab: Lab, session: str, dataset: Any, limit: Any,
 def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunks: float,
                    progress: gr.Progress = PROGRESS,
                    ) -> tuple[go.Figure, pd.DataFrame, str, list[str]]:
-    """First-token KL against median TTFT for every frontier setting (naive, legolink-2..32,
-    cacheblend-5..30, querylink-4..32) on the first `limit` examples of a bundled dataset
-    -> (frontier figure, table, summary with querylink's target, [JSON file, HTML figure])."""
+    """First-token KL against median TTFT for every frontier setting (naive, legolink0, ape,
+    legolink-2..32, cacheblend-5..30, cacheblend-key-15, querylink-4..32, prophetkv-16,
+    infoflow-16) on the first `limit` examples of a bundled dataset -> (frontier figure, table,
+    summary with querylink's target and the lower-left corner, [JSON file, HTML figure])."""
     examples, limit, max_chunks, estimate = _frontier(lab, dataset, limit, max_chunks)
     with lab.estimator.timed(lab.admission.within_budget(estimate)):
         result = run_frontier(lab.engine, examples, (max_chunks,), FRONTIER_ALGORITHMS,
@@ -240,6 +241,7 @@ def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunk
                     f"{goal['ttft_reference']}): first-token KL {goal['first_token_kl']:.4f} vs "
                     f"{goal['kl_reference']} {goal['kl_reference_value']:.4f}, TTFT "
                     f"{goal['ttft_ratio']:.2f}x {goal['ttft_reference']}'s.")
+    summary += corner_text(block.get("corner"))
     figure = frontier_figure(result)
     return (figure, pd.DataFrame(rows, columns=FRONTIER_COLUMNS), summary,
             _files(lab, session, result, figure, "frontier"))

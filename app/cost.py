@@ -20,8 +20,6 @@ from dataclasses import dataclass, fields, replace
 from engine import AlgorithmSpec, Engine, Layout
 
 CHECK_LAYER = 1  # CacheBlend computes layers 0..1 for every token (engine/link/cacheblend.py)
-QUERYLINK_SINKS = 2  # QueryLink always recomputes each chunk's first 2 tokens
-QUERYLINK_PROBE = 1 / 6  # and probes through this share of the layers (engine/link/querylink.py)
 INSPECT_ROWS = 8  # attention rows an inspection captures: the last prompt token and answers
 
 
@@ -122,16 +120,20 @@ def link_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:
         chosen_pairs = round((span_pairs(0, n) - new_pairs) * ratio)
         return (base + _pass(n, span_pairs(0, n), check + 1)
                 + _pass(new + chosen, new_pairs + chosen_pairs, layers - check - 1))
-    if name == "querylink":
-        return base + _querylink(prompt, int(spec["recompute_k"]), layers, new, new_pairs, heads)
+    cls = spec.algorithm
+    if hasattr(cls, "probe_share"):  # the query-aware family: QueryLink's probe, declared
+        return base + _querylink(prompt, int(spec["recompute_k"]), layers, new, new_pairs, heads,
+                                 cls)
     return Work(runs=1, head_rows=1) + _pass(n, span_pairs(0, n), layers)
 
 
 def _querylink(prompt: Prompt, k: int, layers: int, new: int, new_pairs: int,
-               heads: list[tuple[int, int]]) -> Work:
-    """QueryLink's passes: its budget is LegoLink's; past the forced sink tokens it spends
-    the rest where a probe of the first layers points (counted at the candidates' mean)."""
-    forced = [(s, min(QUERYLINK_SINKS, k, c)) for s, c in heads]
+               heads: list[tuple[int, int]], cls: type) -> Work:
+    """The passes of QueryLink and its family (ProphetKV, InfoFlow), as each class declares
+    them (engine/link/querylink.py: `num_sinks`, `probe_share`, `num_scorings`): the budget is
+    LegoLink's; past the forced sink tokens it spends the rest where probes of the first
+    layers point (counted at the candidates' mean)."""
+    forced = [(s, min(cls.num_sinks, k, c)) for s, c in heads]
     num_forced, forced_pairs = sum(c for _, c in forced), sum(span_pairs(s, c) for s, c in forced)
     candidates = [(s + f, c - f) for (s, c), (_, f) in zip(heads, forced, strict=True)]
     num_candidates = sum(c for _, c in candidates)
@@ -140,13 +142,13 @@ def _querylink(prompt: Prompt, k: int, layers: int, new: int, new_pairs: int,
     if free <= 0 or free >= num_candidates:  # nothing to choose: one pass
         extra, extra_pairs = (num_candidates, candidate_pairs) if free > 0 else (0, 0)
         return _pass(new + num_forced + extra, new_pairs + forced_pairs + extra_pairs, layers)
-    depth = max(1, min(layers, round(QUERYLINK_PROBE * layers)))
+    depth = max(1, min(layers, round(cls.probe_share * layers)))
     chosen_pairs = round(candidate_pairs * free / num_candidates)
     suffix = prompt.num_tokens - prompt.suffix_start
     suffix_pairs = span_pairs(prompt.suffix_start, suffix)
     first, first_pairs = num_forced + free + suffix, forced_pairs + chosen_pairs + suffix_pairs
     prefix, prefix_pairs = new - suffix, new_pairs - suffix_pairs
-    return (_pass(new, new_pairs, depth) + _pass(first, first_pairs, depth)
+    return (_pass(new, new_pairs, depth) * cls.num_scorings + _pass(first, first_pairs, depth)
             + _pass(prefix + first, prefix_pairs + first_pairs, layers - depth))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
+from app import notes
 from app.budget import Estimate
 from app.compose import prompt_tokens_text, retitled
 from app.errors import user_errors
@@ -98,7 +99,9 @@ def summary(inspection: Inspection, k: int, layer: int | None, head: int | None)
             text += (f" Here naive linking puts about as much attention on the chunk starts as "
                      f"full recompute ({naive:.3f} vs {ref:.3f}): no false sink stands out at "
                      f"{where}.")
-    return text + "  \n" + ROWS
+    moved = notes.reorderings([inspection.reference.run,
+                               *(r.run for r in inspection.results.values())])
+    return "  \n".join([text, *moved, ROWS])
 
 
 @user_errors

@@ -100,8 +100,8 @@ def num_parameters(engine: Engine) -> int:
 
 def for_results(engine: Engine, shown: Sequence[RunResult]) -> list[str]:
     """The caveats that apply to these results: the small-model one, and that of an algorithm
-    that reuses earlier requests' prefixes (prefix_cache)."""
-    lines = []
+    that reuses earlier requests' prefixes (prefix_cache), and any chunk reordering."""
+    lines = reorderings(shown)
     for r in shown:
         if algorithm(split_label(r.algorithm)[0]).reuses_prefixes:
             lines.append(PREFIX_CACHE.format(label=r.algorithm, reused=r.counts.num_cached,
@@ -109,3 +109,15 @@ def for_results(engine: Engine, shown: Sequence[RunResult]) -> list[str]:
     if num_parameters(engine) < SMALL_MODEL_PARAMETERS:
         lines.append(f"*{SMALL_MODEL}*")
     return lines
+
+
+def reorderings(shown: Sequence[RunResult]) -> list[str]:
+    """One line per run that linked the chunks in another order than the first run's (the
+    prompt as composed): which order, numbered as composed."""
+    if not shown:
+        return []
+    composed = shown[0].layout
+    return [f"**{r.algorithm} reordered the chunks**: it linked them as "
+            f"{', '.join(f'C{n}' for n in r.layout.order_in(composed))} (numbered as composed); "
+            "its answer is measured against full recompute of the prompt as composed."
+            for r in shown if r.layout.reordered_from(composed)]

@@ -25,7 +25,7 @@ from typing import Any
 from bench.accuracy import run_accuracy
 from bench.common import tqdm_progress
 from bench.data import examples_from_jsonl, passages_from_examples
-from bench.frontier import FRONTIER_ALGORITHMS, run_frontier
+from bench.frontier import FRONTIER_ALGORITHMS, corner_text, run_frontier
 from bench.needle import run_needle
 from bench.replica import local_redis, run_replica
 from bench.report import (
@@ -236,6 +236,8 @@ def _frontier(args: argparse.Namespace) -> list[Path]:
                   f"{goal['kl_reference']} {goal['kl_reference_value']:.4f} "
                   f"({'met' if goal['kl_met'] else 'MISSED'}); TTFT {goal['ttft_ratio']:.2f}x "
                   f"{goal['ttft_reference']} ({'met' if goal['ttft_met'] else 'MISSED'})")
+        if block.get("corner"):
+            print(corner_text(block["corner"]).strip())
     out: Path = args.out
     return [write_json(result, out / "frontier.json"),
             write_frontier_html(result, out / "frontier.html")]

@@ -1,11 +1,13 @@
 """The fidelity-cost frontier: first-token KL from full recompute against median TTFT, one point
-per algorithm setting (naive, legolink-{2,8,16,32}, cacheblend-{5,15,30}, querylink at several
-budgets), per context length.
+per algorithm setting (naive, legolink0, APE, legolink-{2,8,16,32}, cacheblend-{5,15,30} and
+cacheblend-key-15, querylink at several budgets, prophetkv-16 and infoflow-16), per context
+length.
 
 Each context length is one block of examples: a data file's examples capped to C chunks, or
 needle haystacks of C chunks. Every block runs through `bench.accuracy.evaluate` (all
 algorithms on the same compiled chunks, full recompute first), so the points of one block are
-comparable. Each block also checks querylink's target against the baselines measured with it.
+comparable. Each block also checks querylink's target against the baselines measured with it,
+and which methods reach the frontier's lower-left corner (`corner`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from typing import Any
 from bench.accuracy import Scorer, evaluate, fitting, task_score
 from bench.common import Progress, engine_info
 from bench.needle import make_needle_examples, needle_score
-from engine import REFERENCE, Engine, parse_algorithms, split_label
+from engine import NAIVE, REFERENCE, Engine, parse_algorithms, split_label
 
 FRONTIER_ALGORITHMS = (
-    "full_recompute", "naive", "legolink-2", "legolink-8", "legolink-16", "legolink-32",
-    "cacheblend-5", "cacheblend-15", "cacheblend-30",
-    "querylink-4", "querylink-8", "querylink-16", "querylink-32")
+    "full_recompute", "naive", "legolink0", "ape", "legolink-2", "legolink-8", "legolink-16",
+    "legolink-32", "cacheblend-5", "cacheblend-15", "cacheblend-30", "cacheblend-key-15",
+    "querylink-4", "querylink-8", "querylink-16", "querylink-32", "prophetkv-16", "infoflow-16")
 
 # The target querylink is held to (issue 12): with a recompute count within MATCH of
 # BUDGET_REFERENCE's, a mean first-token KL at most KL_REFERENCE's and a median TTFT at most
@@ -61,6 +63,46 @@ def target(rows: dict[str, dict[str, float]]) -> dict[str, Any] | None:
         "agreement": row["agreement"],
         "score": row["score"],
     }
+
+
+# The frontier's lower-left corner (issue 21), per block: some method at no more than
+# FAST_TTFT_RATIO x naive's median TTFT with a KL no higher than BUDGET_REFERENCE's ("fast"),
+# and some method at BUDGET_REFERENCE's cost (median TTFT within MAX_TTFT_RATIO of its) with at
+# most HALF_KL of its KL ("half"; the goal asks for one on every task).
+FAST_TTFT_RATIO, HALF_KL = 1.2, 0.5
+
+
+def corner(rows: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """The methods in the frontier's lower-left corner of one block; None when it lacks naive
+    or legolink-16."""
+    if NAIVE not in rows or BUDGET_REFERENCE not in rows:
+        return None
+    naive, budget = rows[NAIVE], rows[BUDGET_REFERENCE]
+    others = {label: row for label, row in rows.items()
+              if label not in (REFERENCE, NAIVE, BUDGET_REFERENCE)}
+    return {
+        "fast": [label for label, row in others.items()
+                 if row["ttft_ms_median"] <= FAST_TTFT_RATIO * naive["ttft_ms_median"]
+                 and row["first_token_kl"] <= budget["first_token_kl"]],
+        "half": [label for label, row in others.items()
+                 if row["ttft_ms_median"] <= MAX_TTFT_RATIO * budget["ttft_ms_median"]
+                 and row["first_token_kl"] <= HALF_KL * budget["first_token_kl"]],
+        "naive_ttft_ms": naive["ttft_ms_median"],
+        "budget_kl": budget["first_token_kl"],
+        "budget_ttft_ms": budget["ttft_ms_median"],
+    }
+
+
+def corner_text(found: dict[str, Any] | None) -> str:
+    """The corner of one block in a sentence ("" without one)."""
+    if not found:
+        return ""
+    return (f" Lower-left corner: at most {FAST_TTFT_RATIO}x naive's TTFT "
+            f"({found['naive_ttft_ms']:.0f} ms) with a KL at most {BUDGET_REFERENCE}'s "
+            f"({found['budget_kl']:.4f}): {', '.join(found['fast']) or 'none'}; at "
+            f"{BUDGET_REFERENCE}'s cost (TTFT within {MAX_TTFT_RATIO}x its "
+            f"{found['budget_ttft_ms']:.0f} ms) with half its KL: "
+            f"{', '.join(found['half']) or 'none'}.")
 
 
 def run_frontier(engine: Engine, examples: list[dict[str, Any]],
@@ -103,6 +145,7 @@ def run_frontier(engine: Engine, examples: list[dict[str, Any]],
             "context_tokens_mean": statistics.fmean(r["num_prompt_tokens"] for r in records),
             "algorithms": summary,
             "target": target(summary),
+            "corner": corner(summary),
             "examples": records,
         }
     return {

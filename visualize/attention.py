@@ -15,8 +15,18 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from engine import InspectResult
-from visualize.style import algorithm_color, empty_figure, plot_text, short, styled, token_label
+from engine import InspectResult, Layout
+from visualize.style import (
+    algorithm_color,
+    chunk_numbers,
+    empty_figure,
+    in_own_order,
+    plot_text,
+    run_label,
+    short,
+    styled,
+    token_label,
+)
 
 MODES = ("minmax", "softmax", "difference")
 MAX_COLUMNS = 600  # about the plot's width in pixels
@@ -78,15 +88,18 @@ def difference_matrix(result: InspectResult, reference: InspectResult, layer: in
 
 
 def _key_labels(result: InspectResult, key_tokens: Sequence[str] | None,
-                num_keys: int) -> list[str]:
+                num_keys: int, composed: Layout | None = None) -> list[str]:
     layout = result.run.layout
     names = ["prefix"] * num_keys
-    for number, seg in enumerate(layout.chunks, 1):
+    numbers = chunk_numbers(layout, composed or layout)
+    for number, seg in zip(numbers, layout.chunks, strict=True):
         names[seg.start:seg.end] = [f"chunk {number}: {short(seg.title)}"] * len(seg.token_ids)
     suffix = layout.segments[-1]
     names[suffix.start:suffix.end] = ["question"] * len(suffix.token_ids)
     names[layout.num_tokens:] = ["answer"] * (num_keys - layout.num_tokens)
     tokens = list(key_tokens or [])[:num_keys]
+    if composed is not None and len(tokens) == composed.num_tokens:
+        tokens = in_own_order(layout, composed, tokens)
     # Generated tokens are keys too; their text is in the query rows (shifted by one).
     tokens += list(result.query_tokens[1:])[: num_keys - len(tokens)]
     tokens += [""] * (num_keys - len(tokens))
@@ -143,9 +156,11 @@ def attention_heatmaps(results: Mapping[str, InspectResult], layer: int | None =
     if mode == "difference" and reference is None:
         raise ValueError("the difference view needs full recompute's attention")
     labels = list(results)
+    composed = results[labels[0]].run.layout
     what = "− full recompute" if mode == "difference" else "rows: its own answer"
+    titles = [run_label(label, results[label].run.layout, composed) for label in labels]
     fig = make_subplots(rows=len(labels), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=[plot_text(f"{label} ({what})") for label in labels])
+                        subplot_titles=[plot_text(f"{title} ({what})") for title in titles])
     matrices = [difference_matrix(results[label], reference, layer, head)
                 if mode == "difference" else
                 attention_matrix(results[label], layer, head, mode) for label in labels]
@@ -154,7 +169,7 @@ def attention_heatmaps(results: Mapping[str, InspectResult], layer: int | None =
     for row, (label, matrix) in enumerate(zip(labels, matrices, strict=True), 1):
         result = results[label]
         values, positions, width = pool_columns(matrix)
-        keys = _key_labels(result, key_tokens, result.scores.shape[-1])
+        keys = _key_labels(result, key_tokens, result.scores.shape[-1], composed)
         queries = [f"{'last prompt token' if q == 0 else f'answer token {q}'}: "
                    f"{token_label(t)}" for q, t in enumerate(result.query_tokens)]
         custom = [[[queries[q], int(p), keys[p]] for p in positions[q].tolist()]
@@ -198,9 +213,10 @@ def sink_mass_bars(results: Mapping[str, InspectResult], k: int, layer: int | No
     if not results:
         return empty_figure("Inspect a request to see the attention mass on chunk starts.")
     fig = go.Figure()
+    composed = next(iter(results.values())).run.layout
     for label, result in results.items():
-        chunks = result.run.layout.chunks
-        names = [f"C{n}" for n in range(1, len(chunks) + 1)]
+        chunks = result.run.layout.chunks  # numbered as composed: a reordered run's bars align
+        names = [f"C{n}" for n in chunk_numbers(result.run.layout, composed)]
         fig.add_trace(go.Bar(
             x=names, y=result.sink_mass(k, layer, head), name=plot_text(label),
             marker_color=algorithm_color(label), customdata=[short(c.title, 40) for c in chunks],

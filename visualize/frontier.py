@@ -18,7 +18,8 @@ def frontier_figure(frontier: dict[str, Any]) -> go.Figure:
     blocks = frontier.get("lengths") or {}
     if not blocks:
         return empty_figure("Run the frontier benchmark to see first-token KL against TTFT.")
-    titles = [f"{b['num_chunks']} chunks · {b['context_tokens_mean']:.0f} tokens · n={b['n']}"
+    titles = [(f"{b['title']} · " if b.get("title") else "") +
+              f"{b['num_chunks']} chunks · {b['context_tokens_mean']:.0f} tokens · n={b['n']}"
               for b in blocks.values()]
     fig = make_subplots(rows=1, cols=len(blocks), subplot_titles=titles,
                         horizontal_spacing=0.08)

@@ -8,19 +8,29 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from engine import Kind, Layout, RunResult
-from visualize.style import KIND_COLORS, KIND_NAMES, empty_figure, short, styled, token_label
+from visualize.style import (
+    KIND_COLORS,
+    KIND_NAMES,
+    chunk_numbers,
+    empty_figure,
+    in_own_order,
+    run_label,
+    short,
+    styled,
+    token_label,
+)
 
 MAX_TICKS = 40  # chunk-start labels on the position axis
 
 
-def segment_names(layout: Layout) -> list[str]:
-    """Per prompt position, the segment it belongs to: "prefix", "chunk 2: <title>", "suffix"."""
+def segment_names(layout: Layout, composed: Layout | None = None) -> list[str]:
+    """Per prompt position, the segment it belongs to: "prefix", "chunk 2: <title>", "suffix";
+    chunks numbered as `composed` (default: this layout) orders them."""
     names: list[str] = []
-    chunk_number = 0
+    numbers = iter(chunk_numbers(layout, composed or layout))
     for seg in layout.segments:
         if seg.kind == "chunk":
-            chunk_number += 1
-            name = f"chunk {chunk_number}: {short(seg.title)}"
+            name = f"chunk {next(numbers)}: {short(seg.title)}"
         else:
             name = seg.kind
         names.extend([name] * len(seg.token_ids))
@@ -30,20 +40,24 @@ def segment_names(layout: Layout) -> list[str]:
 def recompute_mask_strip(results: Sequence[RunResult], tokens: Sequence[str]) -> go.Figure:
     """One strip per run over every prompt position, coloured new / cached / recomputed.
 
-    `tokens` are the prompt's tokens decoded one by one (the runs share one layout); hover
-    shows each position's token and segment. Chunk starts are marked with lines and ticks.
+    `tokens` are the prompt's tokens decoded one by one (the runs share one layout, or link its
+    chunks in their own order: such a row is labelled reordered, its hover names each chunk as
+    composed); hover shows each position's token and segment. Chunk starts are marked with
+    lines and ticks.
     """
     if not results:
         return empty_figure("Run a comparison to see which tokens each algorithm recomputed.")
     layout = results[0].layout
     if len(tokens) != layout.num_tokens:
         raise ValueError(f"{len(tokens)} tokens given for a prompt of {layout.num_tokens}")
-    segments = segment_names(layout)
     labels = [token_label(t) for t in tokens]
     kinds = [Kind(k) for k in range(3)]
     z = [list(r.mask) for r in results]
-    custom = [[[labels[i], segments[i], KIND_NAMES[Kind(m)]] for i, m in enumerate(r.mask)]
-              for r in results]
+    custom = []
+    for r in results:
+        segments = segment_names(r.layout, layout)
+        own = in_own_order(r.layout, layout, labels)
+        custom.append([[own[i], segments[i], KIND_NAMES[Kind(m)]] for i, m in enumerate(r.mask)])
     # A discrete colour scale: each kind owns a third of [0, 1].
     scale = []
     for i, kind in enumerate(kinds):
@@ -75,6 +89,8 @@ def recompute_mask_strip(results: Sequence[RunResult], tokens: Sequence[str]) ->
                      title_text="prompt position", range=[-0.5, layout.num_tokens - 0.5],
                      showgrid=False)
     fig.update_yaxes(tickvals=list(range(len(results))),
-                     ticktext=[r.algorithm for r in results], autorange="reversed",
+                     ticktext=[run_label(r.algorithm, r.layout, layout) for r in results],
+                     autorange="reversed",
                      showgrid=False)
     return styled(fig, "Recompute mask (| chunk start, ┆ question)", 150 + 42 * len(results))
+

@@ -6,7 +6,7 @@ import html
 
 import plotly.graph_objects as go
 
-from engine import Kind, algorithm, algorithm_names, split_label
+from engine import Kind, Layout, algorithm, algorithm_names, split_label
 
 KIND_COLORS = {Kind.NEW: "#adb5bd", Kind.CACHED: "#37b24d", Kind.RECOMPUTED: "#f76707"}
 KIND_NAMES = {Kind.NEW: "new (not cached)", Kind.CACHED: "cached (reused)",
@@ -37,6 +37,31 @@ def setting(label: str) -> int:
         return int(split_label(label)[2] or 0)
     except ValueError:
         return 0
+
+
+def chunk_numbers(layout: Layout, composed: Layout) -> list[int]:
+    """Each chunk of `layout`, numbered as the prompt was composed (C1 first): an algorithm
+    that reorders chunks (infoflow) links them in its own order."""
+    return list(layout.order_in(composed) or range(1, len(layout.chunks) + 1))
+
+
+def in_own_order(layout: Layout, composed: Layout, items: list) -> list:
+    """Per-position items of `composed` (its tokens' labels), moved to where `layout` put each
+    chunk; the same list when nothing moved."""
+    if layout.token_ids == composed.token_ids or layout.order_in(composed) is None:
+        return items
+    moved = list(items)
+    for seg, number in zip(layout.chunks, chunk_numbers(layout, composed), strict=True):
+        source = composed.chunks[number - 1]
+        moved[seg.start:seg.end] = items[source.start:source.end]
+    return moved
+
+
+def run_label(label: str, layout: Layout, composed: Layout) -> str:
+    """An algorithm's label, with its chunk order when it reordered the composed prompt."""
+    if not layout.reordered_from(composed):
+        return label
+    return f"{label} (reordered: {' '.join(f'C{n}' for n in chunk_numbers(layout, composed))})"
 
 
 def plot_text(text: str) -> str:

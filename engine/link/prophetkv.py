@@ -43,6 +43,7 @@ class ProphetKV(QueryLink):
         denominator), then the max over rows and heads."""
         return torch.softmax(scores, dim=-1).amax(dim=(0, 1))
 
-    def fused(self, importance: torch.Tensor, depth: int, keep: torch.Tensor) -> torch.Tensor:
+    def fused(self, importance: torch.Tensor, num_scored: int,
+              keep: torch.Tensor) -> torch.Tensor:
         """The layers' mean, non-candidates at 0."""
-        return (importance / depth).masked_fill(~keep, 0.0)
+        return (importance / num_scored).masked_fill(~keep, 0.0)

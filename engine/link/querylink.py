@@ -55,6 +55,7 @@ class QueryLink(LinkAlgorithm):
     # 2/3 -> first-token KL 0.036 at 1.58x legolink-16's TTFT, 1/3 -> 0.056 at 1.33x,
     # 1/6 -> 0.062 at 1.22x (cacheblend-15: 0.080, legolink-16: 0.113).
     probe_share: ClassVar[float] = 1 / 6
+    num_scorings: ClassVar[int] = 1  # probes run before the final pass (app/cost.py counts them)
 
     def link(self, job: LinkInput) -> LinkResult:
         model, layout = job.model, job.layout
@@ -96,17 +97,24 @@ class QueryLink(LinkAlgorithm):
         n, device = layout.num_tokens, model.device
         m = min(self.num_queries, n - layout.segments[-1].start)
         rest = Batch.of(new[:-m], n - m, device) if len(new) > m else None
-        last = Batch.run(n - m, m, device, capture_scores=True)
+        scored = self.scored_layers(depth)
+        last = {True: Batch.run(n - m, m, device, capture_scores=True),
+                False: Batch.run(n - m, m, device)}
         keep = candidates.to(device)
         importance = torch.zeros(n, dtype=torch.float32, device=device)
         h = model.embed(torch.tensor(layout.token_ids)[new])
         for layer in range(depth):
             one = range(layer, layer + 1)
             h_rest = model.forward(h[:-m], rest, kv, one).h if rest is not None else h[:0]
-            out = model.forward(h[-m:], last, kv, one)
+            out = model.forward(h[-m:], last[layer in scored], kv, one)
             h = torch.cat([h_rest, out.h])
-            importance += self.layer_importance(out.scores[0], keep)
-        return self.fused(importance, depth, keep).cpu(), h
+            if layer in scored:
+                importance += self.layer_importance(out.scores[0], keep)
+        return self.fused(importance, len(scored), keep).cpu(), h
+
+    def scored_layers(self, depth: int) -> range:
+        """The probed layers whose attention scores positions (here: all `depth`)."""
+        return range(depth)
 
     def layer_importance(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """One probed layer's score of every position, scores: [num_heads, m, N] -> [N]:
@@ -116,8 +124,9 @@ class QueryLink(LinkAlgorithm):
         weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-30)
         return weights.mean(dim=(0, 1))
 
-    def fused(self, importance: torch.Tensor, depth: int, keep: torch.Tensor) -> torch.Tensor:
-        """The layers' summed scores -> the ranking's importance [N] (the sum, here)."""
+    def fused(self, importance: torch.Tensor, num_scored: int,
+              keep: torch.Tensor) -> torch.Tensor:
+        """The scored layers' summed scores -> the ranking's importance [N] (the sum, here)."""
         return importance
 
     def finish(self, model: Model, layout: Layout, kv, new: torch.Tensor,

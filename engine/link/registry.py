@@ -12,6 +12,7 @@ from engine.link.base import LinkAlgorithm
 from engine.link.cacheblend import CacheBlend
 from engine.link.compile import DEFAULT_COMPILE
 from engine.link.full_recompute import FullRecompute
+from engine.link.infoflow import InfoFlow
 from engine.link.legolink import LegoLink
 from engine.link.legolink0 import LegoLink0
 from engine.link.naive import Naive
@@ -101,7 +102,7 @@ def users(p: Parameter) -> tuple[str, ...]:
 
 
 for _cls in (FullRecompute, PrefixCaching, Naive, CacheBlend, LegoLink, LegoLink0, APE,
-             QueryLink, ProphetKV):
+             QueryLink, ProphetKV, InfoFlow):
     register(_cls)
 
 REFERENCE = FullRecompute.name  # what every fidelity measure compares against

@@ -30,7 +30,9 @@ def test_bench_frontier_table_figure_files(lab):
     saved = json.loads(Path(files[0]).read_text())
     assert saved["lengths"]["2"]["target"]["algorithm"] == "querylink-16"
     names = {t.name for t in figure.data}
-    assert {"naive", "legolink", "cacheblend", "querylink", "full_recompute"} == names
+    assert {"naive", "legolink", "cacheblend", "querylink", "full_recompute", "legolink0",
+            "ape", "cacheblend-key", "prophetkv", "infoflow"} == names
+    assert "Lower-left corner" in summary, "the frontier's goal (issue 21) is in the summary"
     assert {c.key for c in lab.engine.store.stats().chunks} == before
 
 

@@ -214,8 +214,8 @@ def test_the_limits_table_is_true_for_the_api_as_served(served):
     lab, url = served
     table = limits_table(lab)
     assert "| new tokens per answer | 64 |" in table
-    assert ("| k: tokens recomputed per chunk (legolink, querylink, prophetkv) | 0..1024, "
-            "default 16 |" in table)
+    assert ("| k: tokens recomputed per chunk (legolink, querylink, prophetkv, infoflow) | "
+            "0..1024, default 16 |" in table)
     assert "| prompt + new tokens of one model call | 4,096 |" in table
     client = visitor(url)
     key = compile_text(client, "ab", "tiny")

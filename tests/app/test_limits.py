@@ -48,7 +48,7 @@ def test_the_table_states_the_served_values():
     assert rows["tokens / chunks one compile call may add"] == "1,000 / 128"
     assert rows["prompt + new tokens of one model call"] == "2,048"
     assert rows["new tokens per answer"] == "32"
-    k_row = "k: tokens recomputed per chunk (legolink, querylink, prophetkv)"
+    k_row = "k: tokens recomputed per chunk (legolink, querylink, prophetkv, infoflow)"
     assert rows[k_row] == "0..1024, default 16"
     assert rows["ratio: share of cached tokens recomputed (cacheblend)"] == "0..1, default 0.15"
     assert rows["chunks per request"] == "64"

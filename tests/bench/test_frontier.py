@@ -10,7 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.data import examples_from_jsonl
-from bench.frontier import FRONTIER_ALGORITHMS, run_frontier, target
+from bench.frontier import FRONTIER_ALGORITHMS, corner, corner_text, run_frontier, target
 from engine import Engine
 
 SAMPLE = Path(__file__).parent.parent / "data" / "bench_sample.jsonl"
@@ -41,6 +41,28 @@ def test_target_by_hand():
     rows["querylink-16"] = _row(0.05, 400.0, 0.106)  # 6% more than legolink-16: not matched
     assert target(rows) is None
     assert target({"legolink-16": _row(0.1, 1.0, 0.1)}) is None
+
+
+def test_corner_by_hand():
+    rows = {"full_recompute": _row(0.0, 900.0, 1.0), "naive": _row(0.3, 200.0, 0.0),
+            "legolink-16": _row(0.1, 300.0, 0.1), "legolink0": _row(0.09, 230.0, 0.0),
+            "ape": _row(0.2, 210.0, 0.0), "prophetkv-16": _row(0.05, 375.0, 0.1),
+            "infoflow-16": _row(0.04, 380.0, 0.1)}
+    found = corner(rows)
+    assert found["fast"] == ["legolink0"], "<= 1.2x naive's TTFT with KL <= legolink-16's"
+    assert found["half"] == ["prophetkv-16"], "TTFT within 1.25x legolink-16's, half its KL"
+    assert "legolink0" in corner_text(found) and corner({"naive": rows["naive"]}) is None
+
+
+def test_frontier_with_compile_variants_leaves_the_store_empty(engine):
+    result = run_frontier(engine, examples_from_jsonl(SAMPLE), (2,),
+                          "naive,legolink-16,legolink0,ape,infoflow-16", limit=2,
+                          max_new_tokens=2)
+    block = result["lengths"]["2"]
+    assert set(block["corner"]) == {"fast", "half", "naive_ttft_ms", "budget_kl",
+                                    "budget_ttft_ms"}
+    assert block["algorithms"]["legolink0"]["recompute_share"] == 0.0
+    assert len(engine.store) == 0, "every compile variant the frontier made is evicted again"
 
 
 def test_frontier_blocks_per_context_length(engine):

@@ -55,7 +55,7 @@ def test_registry_lists_every_algorithm_once_with_the_reference():
     names = algorithm_names()
     assert REFERENCE in names and len(set(names)) == len(names)
     assert names == ("full_recompute", "prefix_cache", "naive", "cacheblend", "legolink",
-                     "legolink0", "ape", "querylink", "prophetkv")
+                     "legolink0", "ape", "querylink", "prophetkv", "infoflow")
     assert [p.keyword for p in parameters()] == ["recompute_k", "recompute_ratio",
                                                  "ape_temperature", "ape_scale"]
     assert [s.label for s in parse_algorithms(DEFAULT_ALGORITHMS)] == list(DEFAULT_ALGORITHMS)
