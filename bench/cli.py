@@ -217,7 +217,7 @@ def run_command(args: argparse.Namespace) -> list[Path]:
 
 def _frontier(args: argparse.Namespace) -> list[Path]:
     _examples(args.data, args.limit)  # checks --limit
-    examples = _examples(args.data, None if args.needle else args.limit)
+    examples = _examples(args.data, None)  # the first --limit that fit are kept (fitting)
     engine = _engine(args)
     with tqdm_progress("frontier") as progress:
         result = run_frontier(engine, examples, args.max_chunks, args.algorithms, args.needle,

@@ -138,3 +138,18 @@ def test_an_example_over_the_context_limit_is_passed_over_not_fatal(engine):
     assert len(engine.store) == 0, "nothing of the long example was compiled"
     with pytest.raises(ValueError, match="none of the 1 examples fits the context limit"):
         run_frontier(engine, [long], (2,), "naive", limit=2, max_new_tokens=2)
+
+
+def test_cli_limit_counts_the_examples_that_fit(engine, tiny_model_dir, tmp_path, capsys):
+    examples = examples_from_jsonl(SAMPLE)
+    words = " ".join(f"w{i}" for i in range(engine.context_limit))
+    long = {**examples[0], "id": "too-long", "chunks": [words, *examples[0]["chunks"]]}
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(e) + "\n" for e in [long, *examples]))
+    out = tmp_path / "frontier"
+    assert main(["frontier", "--data", str(data), "--limit", "2", "--max-chunks", "2",
+                 "--algorithms", "naive", "--max-new-tokens", "2", "--out", str(out),
+                 "--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"]) == 0
+    block = json.loads((out / "frontier.json").read_text())["lengths"]["2"]
+    assert block["skipped"] == ["too-long"] and block["n"] == 2, \
+        "--limit 2 runs two examples that fit, not the first two lines of the file"
