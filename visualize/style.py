@@ -62,14 +62,14 @@ def short(text: str, max_chars: int = 28) -> str:
     return plot_text(text if len(text) <= max_chars else text[: max_chars - 1] + "…")
 
 
-MAX_TITLE_CHARS = 40  # a title this long fits a phone's 340 px plot at font size 15 (7.8 px each)
+MAX_TITLE_CHARS = 44  # fits a 400 px phone's 336 px figure at font size 14 (7.1 px each)
 # The layout's rows, in pixels. Plotly's toolbar (the modebar) sits at the top right of the
 # figure, over whatever is there: titles start below its row, so they never collide.
 MODEBAR_PX = 32
 # Buttons of little use here, left out so that the toolbar keeps to one row on a phone (with
 # them it wraps to two below 300 px): zoom, pan, reset and download remain.
 SPARE_BUTTONS = ("select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d")
-TITLE_PX = 24  # a title's line at font size 15
+TITLE_PX = 24  # a title's line at font size 14
 NOTE_PX = 15  # a note's line at font size 11
 SUBPLOT_TITLES_PX = 26  # make_subplots' panel titles, above the plot area
 AXIS_PX = 50  # under the plot area: tick labels and the axis title
@@ -118,7 +118,7 @@ def styled(fig: go.Figure, title: str, height: int, notes: Sequence[str] = (),
     plot_px = height - PLOT_PX
     fig.update_layout(template="plotly_white",
                       title=dict(text=plot_text(title), x=0.01, xanchor="left", yref="container",
-                                 y=1, yanchor="top", pad=dict(t=MODEBAR_PX), font_size=15,
+                                 y=1, yanchor="top", pad=dict(t=MODEBAR_PX), font_size=14,
                                  subtitle=dict(text="<br>".join(lines),
                                                font=dict(size=11, color=NOTE_COLOR))),
                       modebar=dict(remove=list(SPARE_BUTTONS)),

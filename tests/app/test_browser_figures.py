@@ -53,6 +53,8 @@ def test_a_phone_sees_the_whole_speed_figure_and_its_noise_note(browser, served)
         assert figure[0] >= 0 and figure[2] <= 400, f"the figure {figure} leaves the page"
         assert figure[2] - figure[0] >= PHONE_FIGURE_PX, "labels are placed for this width"
         title_clear_of_toolbar(page, plot)
+        for title in boxes(page, f"{plot} .gtitle, {plot} .gtitle-subtitle"):
+            assert title[2] <= figure[2], f"the title {title} cut at the figure's edge"
         (legend,) = boxes(page, f"{plot} .legend")
         assert legend[3] <= figure[3] and legend[2] <= figure[2], "the legend inside"
         summary = page.locator("#bench-summary").inner_text()
