@@ -31,6 +31,7 @@ from bench.speed import run_speed
 from engine import AlgorithmSpec, whole_number
 from visualize.bench import score_vs_ttft, ttft_vs_length
 from visualize.frontier import frontier_figure
+from visualize.notes import noise_note, zero_score_note
 
 SPEED_LENGTHS = (256, 512, 1024, 2048, 4096)  # offered when the limits allow them
 # The speed sweep's shape here: small chunks, a short throughput stream (bench/speed.py).
@@ -41,8 +42,9 @@ ACCURACY_COLUMNS = ["algorithm", "score", "agreement", "first_token_kl", "ttft_m
 FRONTIER_COLUMNS = ["chunks", "algorithm", "first_token_kl", "ttft_ms_median", "agreement",
                     "score", "recompute_share"]
 FRONTIER_NEW_TOKENS = 8  # answers this long: the frontier is about the first token's KL
-SPEED_COLUMNS = ["context tokens", "algorithm", "ttft_ms_median", "ratio to full_recompute",
-                 "ratio to naive"]
+# A prompt of whole chunks and fixed parts rarely comes out at the length asked: both shown.
+SPEED_COLUMNS = ["context tokens", "asked", "algorithm", "ttft_ms_median",
+                 "ratio to full_recompute", "ratio to naive"]
 
 
 def algorithm_specs(algorithms: Sequence[str] | None, knobs: dict[str, Any],
@@ -77,6 +79,12 @@ def planned_work(lab: Lab, calls: list[PlannedCall]) -> Work:
                            call.new_tokens, layers)
         work += one * call.count
     return work
+
+
+def _notes(*notes: str) -> str:
+    """The figure's notes (visualize/notes.py) for the summary under it: what the numbers
+    cannot say, in bold so that it is read before the table."""
+    return "".join(f" **Note:** {note}" for note in notes if note)
 
 
 def _files(lab: Lab, session: str, result: dict[str, Any], figure: go.Figure,
@@ -141,6 +149,7 @@ def bench_accuracy(lab: Lab, session: str, dataset: str, limit: float, algorithm
                "answers; agreement: share of answers identical to full recompute's.")
     if result.get("chunks_note"):
         summary += f" Note: {result['chunks_note']}."
+    summary += _notes(zero_score_note(result["algorithms"]))
     return (figure, pd.DataFrame(rows, columns=ACCURACY_COLUMNS), summary,
             _files(lab, session, result, figure, "accuracy"))
 
@@ -183,15 +192,20 @@ def bench_speed(lab: Lab, session: str, lengths: list[Any], repeats: float,
         result = run_speed(lab.engine, chosen, repeats, specs, **SPEED_OPTIONS,
                            progress=_reporter(progress))
     rows = []
-    for block in result["sweep"].values():
+    for asked, block in result["sweep"].items():
         for label, row in block["algorithms"].items():
-            rows.append([round(block["context_tokens"]), label, round(row["ttft_ms_median"], 1),
+            rows.append([round(block["context_tokens"]), int(asked), label,
+                         round(row["ttft_ms_median"], 1),
                          round(row["ttft_ratio_to_full_recompute"], 3),
                          round(row["ttft_ratio_to_naive"], 3)])
     rps = result["throughput"]["algorithms"]
+    measured = ", ".join(f"{block['context_tokens']:,.0f} ({int(asked):,})"
+                         for asked, block in result["sweep"].items())
     summary = (f"Medians of {repeats} repeat(s) after a warm-up, {result['wall_s']:.1f} s in "
-               "all. Request-stream throughput (requests/s): "
-               + ", ".join(f"{label} {v['requests_per_s']:.2f}" for label, v in rps.items()))
+               f"all. Context tokens as measured (asked): {measured}. Request-stream "
+               "throughput (requests/s): "
+               + ", ".join(f"{label} {v['requests_per_s']:.2f}" for label, v in rps.items())
+               + "." + _notes(noise_note(repeats)))
     figure = ttft_vs_length(result)
     return (figure, pd.DataFrame(rows, columns=SPEED_COLUMNS), summary,
             _files(lab, session, result, figure, "speed"))
@@ -242,6 +256,7 @@ def bench_frontier(lab: Lab, session: str, dataset: str, limit: float, max_chunk
                     f"{goal['kl_reference']} {goal['kl_reference_value']:.4f}, TTFT "
                     f"{goal['ttft_ratio']:.2f}x {goal['ttft_reference']}'s.")
     summary += corner_text(block.get("corner"))
+    summary += _notes(noise_note(block["n"], "example"), zero_score_note(block["algorithms"]))
     figure = frontier_figure(result)
     return (figure, pd.DataFrame(rows, columns=FRONTIER_COLUMNS), summary,
             _files(lab, session, result, figure, "frontier"))

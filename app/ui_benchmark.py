@@ -15,6 +15,7 @@ from app.ui_compose import default_names
 from app.wiring import Guard, Step, step
 from engine import algorithm_choices
 from visualize.bench import score_vs_ttft
+from visualize.notes import MIN_REPEATS
 
 
 @dataclass
@@ -74,10 +75,13 @@ def build(lab: Lab) -> BenchTab:
             lengths = controls.Choices(lengths, value=lengths[:2],
                                        label="Context lengths (tokens)", elem_id="lengths")
             repeats = controls.Slider(1, limits.bench_repeats, value=1, step=1,
-                                      label="repeats")
+                                      label="repeats",
+                                      info=f"under {MIN_REPEATS}, close timings are noise: "
+                                           "the figure says so")
             run_speed = gr.Button("Run speed sweep", variant="primary", elem_id="run-speed")
     summary = gr.Markdown(label="Summary", elem_classes="status", elem_id="bench-summary")
-    figure = gr.Plot(score_vs_ttft({}), label="Figure", show_label=False)
+    figure = gr.Plot(score_vs_ttft({}), label="Figure", show_label=False,
+                     elem_id="bench-figure")
     table = gr.Dataframe(headers=benchmark.ACCURACY_COLUMNS, label="Results",
                          interactive=False, elem_classes="scroll-table", elem_id="bench-table",
                          column_widths=column_widths(benchmark.ACCURACY_COLUMNS,

@@ -10,6 +10,7 @@ import pytest
 
 from app.benchmark import FRONTIER_COLUMNS, bench_frontier
 from bench.frontier import FRONTIER_ALGORITHMS
+from visualize.notes import noise_note, zero_score_note
 
 HOTPOT = "HotpotQA sample (5 examples)"
 
@@ -29,10 +30,13 @@ def test_bench_frontier_table_figure_files(lab):
     assert [Path(f).name for f in files] == ["frontier.json", "frontier.html"]
     saved = json.loads(Path(files[0]).read_text())
     assert saved["lengths"]["2"]["target"]["algorithm"] == "querylink-16"
-    names = {t.name for t in figure.data}
+    names = {t.legendgroup for t in figure.data}
     assert {"naive", "legolink", "cacheblend", "querylink", "full_recompute", "legolink0",
             "ape", "cacheblend-key", "prophetkv", "infoflow"} == names
     assert "Lower-left corner" in summary, "the frontier's goal (issue 21) is in the summary"
+    assert f"**Note:** {noise_note(1, 'example')}" in summary, "1 example: noise, said so"
+    zero = zero_score_note(saved["lengths"]["2"]["algorithms"])
+    assert (zero in summary) and (zero != "") == (table.iloc[0]["score"] == 0)
     assert {c.key for c in lab.engine.store.stats().chunks} == before
 
 

@@ -19,6 +19,7 @@ from app.benchmark import (
 from app.examples import BENCH_DATASETS
 from app.lab import Lab
 from app.limits import AppLimits
+from visualize.notes import noise_note, zero_score_note
 
 HOTPOT = "HotpotQA sample (5 examples)"
 ME = "visitor-1"
@@ -39,6 +40,9 @@ def test_bench_accuracy_runs_and_leaves_the_store_as_it_was(lab, engine):
     assert table.iloc[0]["first_token_kl"] == 0.0 and table.iloc[0]["agreement"] == 1.0
     assert summary.startswith("**1** example(s) of hotpotqa")
     assert "chunks capped to the first 2 in 1 of 1 examples" in summary
+    # The reference's score 0 is explained where the table is shown (a random model's is 0).
+    assert ("**Note:** " + zero_score_note({"full_recompute": {"score": 0.0}}) in summary) == (
+        table.iloc[0]["score"] == 0), summary
     assert [Path(f).name for f in files] == ["accuracy.json", "accuracy.html"]
     saved = json.loads(Path(files[0]).read_text())
     assert saved["n"] == 1 and list(saved["algorithms"]) == list(table["algorithm"])
@@ -64,7 +68,12 @@ def test_bench_speed_one_length(lab):
     assert [t.name for t in figure.data] == ["full_recompute", "naive", "HF prefill"]
     assert figure.data[-1].mode == "lines+markers"  # one length: a point, not an empty line
     assert list(figure.layout.xaxis.tickvals) == [table.iloc[0]["context tokens"]]
+    assert list(table["asked"]) == [256, 256], "the length asked beside the one measured"
+    measured = f"{table.iloc[0]['context tokens']:,} (256)"
+    assert f"Context tokens as measured (asked): {measured}." in summary, summary
     assert summary.startswith("Medians of 1 repeat(s)")
+    assert summary.endswith(f"**Note:** {noise_note(1)}"), "1 repeat: noise, said so"
+    assert noise_note(1) in figure.layout.title.subtitle.text.replace("<br>", " ")
     assert json.loads(Path(files[0]).read_text())["lengths"] == [256]
 
 

@@ -125,8 +125,9 @@ def test_figures_and_the_command_line_know_it(toy, tiny4_engine):
             for label, t, kl in (("toy-2", 20.0, 0.1), ("toy-4", 10.0, 0.2))}
     block = {"num_chunks": 2, "context_tokens_mean": 100.0, "n": 1, "algorithms": rows}
     figure = frontier_figure({"lengths": {"2": block}})
-    trace = next(t for t in figure.data if t.name == "toy")
-    assert list(trace.text) == ["toy-2", "toy-4"] and trace.line.color == "#123456"
+    trace = next(t for t in figure.data if t.legendgroup == "toy")
+    assert trace.name == "toy-{2,4}" and trace.line.color == "#123456"
+    assert list(trace.text) == list(trace.hovertext) == ["toy-2", "toy-4"]
     args = parse_args(["accuracy", "--data", "x.jsonl", "--out", "o", "--algorithms", "toy-5"])
     assert [s.label for s in parse_algorithms(args.algorithms)] == ["full_recompute", "toy-5"]
     help_text = " ".join(build_parser()._subparsers._group_actions[0]

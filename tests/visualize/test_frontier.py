@@ -25,9 +25,12 @@ def test_one_panel_per_length_and_families_in_parameter_order():
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["6 chunks · 1100 tokens · n=3", "16 chunks · 1100 tokens · n=3"]
     first_panel = [t for t in fig.data if t.xaxis == "x"]
-    assert [t.name for t in first_panel] == ["full_recompute", "naive", "legolink", "querylink"]
+    assert [t.legendgroup for t in first_panel] == ["full_recompute", "naive", "legolink",
+                                                    "querylink"]
+    assert [t.name for t in first_panel] == ["full_recompute", "naive", "legolink-{2,16}",
+                                             "querylink-16"], "the legend names every setting"
     lego = first_panel[2]
-    assert lego.text == ("legolink-2", "legolink-16"), "joined in order of k, not of input"
+    assert lego.hovertext == ("legolink-2", "legolink-16"), "joined in order of k, not of input"
     assert lego.x == (245.0, 400.0) and lego.y == (0.15, 0.11)
     assert lego.line.color == algorithm_color("legolink-16")
     assert algorithm_color("querylink-16") != algorithm_color("legolink-16")
