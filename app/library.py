@@ -179,11 +179,18 @@ def own_choices(lab: Lab, session: str) -> list[tuple[str, str]]:
             if key in lab.libraries.get(session).chunks]
 
 
+def kv_size(lab: Lab, key: str, num_bytes: int) -> str:
+    """A chunk's KV size, with its variant copies' (LegoLink-0's, APE's), which are no
+    documents of their own: they are listed with, counted with and dropped with their chunk."""
+    copies = lab.engine.store.variant_bytes(key)
+    return size_text(num_bytes) + (f" + {size_text(copies)} variant copy" if copies else "")
+
+
 def library_table(lab: Lab, session: str) -> pd.DataFrame:
     """The visitor's chunks, most recently used first, then the examples; evicted ones say
     so. Hits and last use are shown for the visitor's own chunks only (nobody else uses
     them): an example's would tell when others used it."""
-    stored = {c.key: c for c in lab.engine.store.stats().chunks}
+    stored = {c.key: c for c in lab.engine.store.stats().chunks if not c.variant}
     rows = []
     for key, title, tokens, own in _entries(lab, session):
         info = stored.get(key)
@@ -191,7 +198,7 @@ def library_table(lab: Lab, session: str) -> pd.DataFrame:
         used = time.strftime("%H:%M:%S", time.localtime(info.last_used)) if mine else "—"
         rows.append((info.last_used if mine else 0.0,
                      [title, "you" if own else "example", tokens,
-                      size_text(info.num_bytes) if info else "evicted",
+                      kv_size(lab, key, info.num_bytes) if info else "evicted",
                       info.hits if mine else "—", used, key]))
     rows.sort(key=lambda r: -r[0])
     return pd.DataFrame([r for _, r in rows], columns=TABLE_HEADERS)

@@ -14,6 +14,8 @@ cap the newcomer is refused, and nobody's library is dropped before its page clo
 (`demo.unload`) or its idle time ends. Visitors' chunks are pinned in the store (its byte
 budget never evicts them): together they may fill the budget less the examples, one visitor
 (and one address) at most its share of it; past that a compile is refused, nobody evicted.
+The variant copies compiled for a visitor's chunks are its own too: counted in its share,
+pinned and released with their chunk (app/shares.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 from app.clients import client_of
 from app.limits import AppLimits
-from app.render import size_text
+from app.shares import check_share, held_bytes, room_bytes
 from engine import ChunkStore
 
 
@@ -67,6 +69,7 @@ class Libraries:
         self._busy: dict[str, tuple[float, str]] = {}  # session -> (call queued at, client)
         self._secret = secrets.token_bytes(32)  # the salts' key: this process's own
         self._lock = threading.RLock()
+        store.check_variant = self.check_variant  # a visitor's copies count in its share
 
     @property
     def share_bytes(self) -> int:
@@ -77,12 +80,7 @@ class Libraries:
     def room_bytes(self) -> int:
         """Bytes all visitors' chunks together may hold: the store's budget less the
         examples'."""
-        tokens = 0
-        for key in self.shared:
-            evicted = self.store.evicted_token_ids(key)
-            tokens += (self.store.peek(key).num_tokens if key in self.store
-                       else len(evicted[1]) if evicted else 0)
-        return self.store.budget_bytes - tokens * self.store.format.bytes_per_token
+        return room_bytes(self.store, self.shared)
 
     def salt(self, session: str) -> str:
         """The session's salt for chunk keys and prefix_cache: stable for the session, unlike
@@ -162,36 +160,43 @@ class Libraries:
                 raise KeyError(f"chunk {key!r} is not in your library: compile it first")
 
     def used_bytes(self, session: str) -> int:
-        """Bytes of KV the session's own chunks take."""
+        """Bytes of KV the session's own chunks and their variant copies take."""
         return self._bytes(lambda lib: lib.session == session)
 
     def _bytes(self, which: Callable[[Library], bool]) -> int:
-        """Bytes of the distinct keys the libraries `which` selects hold."""
+        """Bytes of the distinct keys the libraries `which` selects hold, with their copies."""
         with self._lock:
             tokens = {key: n for lib in self._libraries.values() if which(lib)
                       for key, (_, n) in lib.chunks.items()}
-        return sum(tokens.values()) * self.store.format.bytes_per_token
+            return held_bytes(self.store, tokens)
 
-    def check_room(self, session: str, num_tokens: int) -> None:
+    def check_room(self, session: str, num_tokens: int, lead: str = "",
+                   remedy: str = "compile a shorter text") -> None:
         """Refuse a compile of `num_tokens` more tokens past the session's share of the store,
-        its address's share, or the room left for all visitors' chunks."""
-        needed = num_tokens * self.store.format.bytes_per_token
-        own = self.used_bytes(session) + needed
-        if own > self.share_bytes:
-            raise ValueError(
-                f"your library would hold {size_text(own)} of KV, over your share of "
-                f"{size_text(self.share_bytes)} ({self.limits.session_share:.0%} of the store): "
-                "evict some of your chunks or compile a shorter text")
-        client = client_of(session)
-        ours = self._bytes(lambda lib: lib.client == client and lib.session != session) + own
-        share = self.limits.client_bytes(self.store.budget_bytes)
-        if ours > share:
-            raise ValueError(f"the libraries of your address would hold {size_text(ours)} of "
-                             f"KV, over its share of {size_text(share)}: evict chunks in your "
-                             "other pages of this app, or compile a shorter text")
-        if self._bytes(lambda lib: True) + needed > self.room_bytes:
-            raise ValueError(f"the chunk store has no room for {size_text(needed)} more now "
-                             f"(nobody's chunks are evicted to make it). {self._when}")
+        its address's share, or the room left for all visitors' chunks (app/shares.py)."""
+        with self._lock:
+            client = client_of(session)
+            own = self.used_bytes(session)
+            ours = self._bytes(lambda lib: lib.client == client and lib.session != session)
+            check_share(self.limits, self.store, num_tokens * self.store.format.bytes_per_token,
+                        own, own + ours, self._bytes(lambda lib: True), self.room_bytes,
+                        self._when, lead, remedy)
+
+    def check_variant(self, parent: str, variant: str, salt: str, num_bytes: int) -> None:
+        """The store's question before it compiles a variant copy of chunk `parent`: refused
+        (ValueError) past its owner's share, as a compile of as many tokens would be, or when
+        no library holds a salted chunk any more; an unsalted one's copy (an example's, a
+        benchmark's) is nobody's, unpinned, and the budget evicts it like any chunk."""
+        with self._lock:
+            owners = [] if parent in self.shared else sorted(self._owners.get(parent, ()))
+            if salt and not owners:
+                raise KeyError(f"chunk {parent!r} is not in your library: compile it first")
+            for session in owners:
+                title = self._libraries[session].chunks[parent][0]
+                self.check_room(session, num_bytes // self.store.format.bytes_per_token,
+                                f"its '{variant}' copy of your chunk '{title}' (compiled for "
+                                "this algorithm, kept with the chunk) cannot be made: ",
+                                "choose another algorithm")
 
     def add(self, session: str, chunks: Iterable[tuple[str, str, int]]) -> None:
         """Record (key, title, num_tokens) chunks the session compiled, pinned in the store."""
@@ -205,7 +210,8 @@ class Libraries:
 
     def remove(self, session: str, keys: Iterable[str]) -> list[str]:
         """Drop keys from the session's library -> the titles dropped. A key no other
-        session holds, and that is not an example, leaves the store."""
+        session holds, and that is not an example, leaves the store with its variant copies
+        (`ChunkStore.release`: its memory, its records, the shared tier)."""
         with self._lock:
             library = self._libraries.get(session)
             titles = self._drop(library, keys) if library is not None else []
@@ -224,11 +230,7 @@ class Libraries:
             if not owners:
                 self._owners.pop(key, None)
                 if key not in self.shared:
-                    self.store.pin(key, False)
-                    try:
-                        self.store.evict(key)
-                    except KeyError:
-                        pass  # evicted already (by the operator)
+                    self.store.release(key)
         return titles
 
     def release(self, session: str) -> None:

@@ -61,8 +61,8 @@ def load_store(lab: Lab, session: str, name: str) -> str:
         raise ValueError(f"no saved store named '{directory.name}' (saved: {known})")
     count, warnings = lab.engine.store.load(directory)
     keys = [f.stem for f in directory.glob("*.safetensors") if f.stem in lab.engine.store]
-    chunks = [lab.engine.store.peek(key) for key in keys]
-    lab.libraries.add(session, [(c.key, c.title, c.num_tokens) for c in chunks])
+    chunks = [lab.engine.store.peek(key) for key in keys]  # a variant copy goes with its chunk
+    lab.libraries.add(session, [(c.key, c.title, c.num_tokens) for c in chunks if not c.variant])
     text = f"Loaded {count} new chunk(s) from store '{directory.name}'."
     if warnings:
         text += "  \nSkipped: " + "; ".join(md(w) for w in warnings)

@@ -49,6 +49,20 @@ class ChunkFormat:
         """Exact K+V bytes one token occupies over all layers."""
         return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize
 
+    def check(self, token_ids: tuple[int, ...], max_tokens: int, budget_bytes: int) -> None:
+        """A ValueError with a message unless these token ids may be compiled into a store
+        of `max_tokens` per chunk and `budget_bytes` in all."""
+        if not token_ids:
+            raise ValueError("cannot compile an empty chunk")
+        if len(token_ids) > max_tokens:
+            raise ValueError(f"chunk has {len(token_ids)} tokens, over the limit of {max_tokens}")
+        num_bytes = len(token_ids) * self.bytes_per_token
+        if num_bytes > budget_bytes:
+            raise ValueError(f"chunk needs {num_bytes} bytes of KV, over the store budget of "
+                             f"{budget_bytes} bytes")
+        if self.vocab_size and not all(0 <= i < self.vocab_size for i in token_ids):
+            raise ValueError(f"token ids outside the vocabulary [0, {self.vocab_size})")
+
     def shape(self, num_tokens: int) -> tuple[int, int, int, int]:
         return (self.num_layers, self.num_kv_heads, num_tokens, self.head_dim)
 

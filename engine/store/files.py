@@ -9,15 +9,17 @@ older than STALE_TMP_S.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.store.chunk import ChunkFormat, ChunkKV
 from engine.store.codec import ChunkRefused, decode, encode, max_encoded_bytes
 
+log = logging.getLogger(__name__)
 STALE_TMP_S = 600.0  # no single chunk file takes minutes to write
 
 
@@ -47,6 +49,26 @@ def read_chunks(directory: Path, fmt: ChunkFormat, max_tokens: int,
             yield file.name, decode(file.read_bytes(), fmt, max_tokens)
         except Exception as e:  # ChunkRefused, an unreadable file, anything a crafted one does
             yield file.name, e
+
+
+def load_chunks(directory: Path, fmt: ChunkFormat, max_tokens: int,
+                add: Callable[[ChunkKV], bool | None]) -> tuple[int, list[str]]:
+    """Give each valid chunk file to `add` (True: added, None: held already, False: no room,
+    which stops the load) -> (number added, warnings naming each file refused)."""
+    loaded, warnings = 0, []
+    for name, chunk in read_chunks(directory, fmt, max_tokens):
+        if isinstance(chunk, Exception):  # a bad file never stops the others from loading
+            warnings.append(f"skipped {name}: {chunk}")
+            continue
+        added = add(chunk)
+        if added is False:
+            warnings.append(f"stopped at {name}: it needs {chunk.num_bytes} bytes, more than the "
+                            "store's free budget; the files after it were not loaded")
+            break
+        loaded += bool(added)
+    for w in warnings:
+        log.warning(w)
+    return loaded, warnings
 
 
 def write_atomic(directory: Path, name: str, data: bytes) -> None:

@@ -118,6 +118,12 @@ class RedisTier:
             return stored
         return bool(self._call("write", write, False))
 
+    def delete(self, keys: list[str]) -> int:
+        """Remove these chunks' bytes -> how many were there (0 when Redis fails)."""
+        if not keys:
+            return 0
+        return int(self._call("delete", lambda: self._client.delete(*map(self._key, keys)), 0))
+
     @property
     def channel(self) -> str:
         """Where the keys of newly shared chunks are published."""

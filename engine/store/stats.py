@@ -14,6 +14,7 @@ class ChunkInfo:
     device: str
     hits: int
     last_used: float
+    variant: str = ""  # "" for a chunk as compiled plainly; else a copy of one (family.py)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ byte format (codec.py), checked like a fresh compile whenever it is read.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -20,14 +19,14 @@ from pathlib import Path
 import torch
 
 from engine.store.chunk import ChunkFormat, ChunkKV
-from engine.store.files import read_chunks, write_chunks
+from engine.store.evicted import Evicted
+from engine.store.family import Families, VariantCheck
+from engine.store.files import load_chunks, write_chunks
 from engine.store.shared import SharedChunks
 from engine.store.stats import ChunkInfo, StoreStats
 from engine.store.tier import SharedTier
 from engine.store.titles import clean_title
 
-log = logging.getLogger(__name__)
-MAX_EVICTED_REMEMBERED = 4096
 _KEY = re.compile(r"[0-9a-f]{32}")
 CompileFn = Callable[[tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]]
 
@@ -51,29 +50,16 @@ class ChunkStore:
         self._lock = threading.RLock()
         # One compile at a time, apart from `_lock`: stats stay readable while one runs.
         self._compile_lock = threading.Lock()
-        # Evicted chunks' (title, token ids, salt, variant): cheap; a request may recompile.
-        self._evicted: OrderedDict[str, tuple[str, tuple[int, ...], str, str]] = OrderedDict()
+        self._evicted = Evicted()  # what a request needs to compile an evicted chunk again
         self._pinned: set[str] = set()  # keys the byte budget never evicts (see `pin`)
+        self._families = Families()  # each variant copy's parent chunk (family.py)
+        self.check_variant: VariantCheck | None = None  # may refuse a copy (family.py)
         self.num_compiled = 0
 
     def key_for(self, token_ids: list[int] | tuple[int, ...], variant: str = "",
                 salt: str = "") -> str:
         """The content key (`chunk_key`): of the token ids, compile variant and salt."""
         return self.format.key_for(token_ids, variant, salt)
-
-    def _check_ids(self, token_ids: tuple[int, ...]) -> None:
-        if not token_ids:
-            raise ValueError("cannot compile an empty chunk")
-        if len(token_ids) > self.max_chunk_tokens:
-            raise ValueError(f"chunk has {len(token_ids)} tokens, over the limit of "
-                             f"{self.max_chunk_tokens}")
-        num_bytes = len(token_ids) * self.format.bytes_per_token
-        if num_bytes > self.budget_bytes:
-            raise ValueError(f"chunk needs {num_bytes} bytes of KV, over the store budget of "
-                             f"{self.budget_bytes} bytes")
-        vocab = self.format.vocab_size
-        if vocab and not all(0 <= i < vocab for i in token_ids):
-            raise ValueError(f"token ids outside the vocabulary [0, {vocab})")
 
     def get_or_compile(self, token_ids: list[int] | tuple[int, ...], title: str,
                        compile_fn: CompileFn, variant: str = "", salt: str = "") -> str:
@@ -82,13 +68,16 @@ class ChunkStore:
         are neither stored here nor in the shared tier: the same text sent twice with one
         salt, even at once, even to two replicas, is computed once per variant."""
         token_ids = tuple(token_ids)
-        self._check_ids(token_ids)
+        self.format.check(token_ids, self.max_chunk_tokens, self.budget_bytes)
         key, title = self.key_for(token_ids, variant, salt), clean_title(title)
         with self._compile_lock:
             with self._lock:
                 if key in self._chunks:
                     self._chunks.move_to_end(key)
                     return key
+            if variant and self.check_variant is not None:  # not under _lock: it may lock
+                self.check_variant(self.key_for(token_ids, "", salt), variant, salt,
+                                   len(token_ids) * self.format.bytes_per_token)
             chunk = self._shared_or_compiled(key, token_ids, title, compile_fn, variant, salt)
             with self._lock:
                 self._insert(chunk)
@@ -122,12 +111,18 @@ class ChunkStore:
                 if key in self._chunks or self._num_bytes >= self.budget_bytes:
                     return False
             chunk = self.shared.read(key)
-            with self._lock:
-                if (not isinstance(chunk, ChunkKV) or key in self._chunks
-                        or self._num_bytes + chunk.num_bytes > self.budget_bytes):
-                    return False
-                self._insert(chunk)
-                return True
+            return isinstance(chunk, ChunkKV) and self._add_if_room(chunk) is True
+
+    def _add_if_room(self, chunk: ChunkKV) -> bool | None:
+        """Insert a chunk read from elsewhere if it fits the free budget (never evicting) ->
+        True; None when it is here already, False when it does not fit."""
+        with self._lock:
+            if chunk.key in self._chunks:
+                return None
+            if self._num_bytes + chunk.num_bytes > self.budget_bytes:
+                return False
+            self._insert(chunk)
+            return True
 
     def _local(self, key: str) -> ChunkKV | None:
         with self._lock:
@@ -149,7 +144,7 @@ class ChunkStore:
             with self._lock:  # evicted ones to recompile: get_or_compile asks the tier
                 wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k) and k not in
                           self._chunks and (compile_fn is None or
-                                            self._evicted.get(k, (0, 0, 0, None))[3] != variant)]
+                                            getattr(self._evicted.get(k), "variant", 0) != variant)]
             if wanted:
                 with self._compile_lock:
                     self.shared.write_unshared(self._local)
@@ -167,8 +162,8 @@ class ChunkStore:
             if key in self._chunks:
                 return self._chunks[key]
             evicted = self._evicted.get(key)
-        if evicted is not None and compile_fn is not None and evicted[3] == variant:
-            self.get_or_compile(evicted[1], evicted[0], compile_fn, variant, evicted[2])
+        if evicted is not None and compile_fn is not None and evicted.variant == variant:
+            self.get_or_compile(evicted.token_ids, evicted.title, compile_fn, variant, evicted.salt)
         with self._lock:
             if key in self._chunks:
                 return self._chunks[key]
@@ -178,31 +173,37 @@ class ChunkStore:
         old = self._chunks.pop(chunk.key, None)
         self._num_bytes += chunk.num_bytes - (old.num_bytes if old is not None else 0)
         self._chunks[chunk.key] = chunk
-        self._evicted.pop(chunk.key, None)
+        self._evicted.pop(chunk.key)
+        parent = self.key_for(chunk.token_ids, "", chunk.salt) if chunk.variant else None
+        self._families.add(chunk.key, parent, chunk.variant)  # a plain chunk has no parent
         while self._num_bytes > self.budget_bytes:  # the oldest that no owner pins goes
-            oldest = next((k for k in self._chunks
-                           if k != chunk.key and k not in self._pinned), None)
+            oldest = next((k for k in self._chunks if k not in (chunk.key, parent)
+                           and not self._is_pinned(k)), None)
             if oldest is None:
                 break
             self._drop(oldest)
 
-    def _drop(self, key: str) -> None:
+    def _is_pinned(self, key: str) -> bool:
+        return key in self._pinned or self._families.parent(key) in self._pinned
+
+    def _drop(self, key: str, remember: bool = True) -> None:
+        """Drop a chunk and its variant copies from memory (`remember`: for a recompile)."""
+        for child in self._families.children(key):
+            self._drop(child, remember)
         chunk = self._chunks.pop(key)
         self._num_bytes -= chunk.num_bytes
-        self._evicted[key] = (chunk.title, chunk.token_ids, chunk.salt, chunk.variant)
-        self._evicted.move_to_end(key)
-        while len(self._evicted) > MAX_EVICTED_REMEMBERED:
-            self._evicted.popitem(last=False)
+        self._families.discard(key)
+        if remember:
+            self._evicted.add(chunk)
 
     def evicted_token_ids(self, key: str) -> tuple[str, tuple[int, ...]] | None:
         """(title, token ids) of a chunk evicted earlier, to recompile it; None if unknown."""
         with self._lock:
-            evicted = self._evicted.get(key)
-            return None if evicted is None else evicted[:2]
+            return None if (evicted := self._evicted.get(key)) is None else evicted[:2]
 
     def pin(self, key: str, pinned: bool = True) -> None:
-        """Keep `key` out of the budget's eviction while an owner holds it (False: let it go).
-        `evict` and `clear` still drop it; the pin stays with the key, for its recompile."""
+        """Keep `key` and its variant copies out of the budget's eviction while an owner holds it
+        (False: let go); `evict` and `clear` still drop them; the pin stays for a recompile."""
         with self._lock:
             (self._pinned.add if pinned else self._pinned.discard)(key)
 
@@ -236,17 +237,40 @@ class ChunkStore:
         return len(self._chunks)
 
     def evict(self, key: str) -> None:
-        """Drop a chunk from this replica's memory (the shared tier keeps its copy)."""
+        """Drop a chunk and its variant copies from this replica's memory (the shared tier
+        keeps its copies)."""
         with self._lock:
             if key not in self._chunks:
                 raise KeyError(f"chunk {key!r} is not in the store")
             self._drop(key)
 
+    def variant_bytes(self, key: str) -> int:
+        """Bytes the variant copies of chunk `key` take in this replica's memory."""
+        with self._lock:
+            return sum(self._chunks[k].num_bytes for k in self._families.children(key))
+
+    def release(self, key: str) -> None:
+        """Forget a chunk whose owner let it go, and every variant copy of it: out of this
+        replica's memory, its record of evictions, its pins and, for a salted key (its
+        owner's alone: no one else may read it), the shared tier."""
+        with self._lock:
+            record = self._chunks.get(key) or self._evicted.get(key)
+            keys = [key] + ([] if record is None else  # also copies held nowhere now
+                            self._families.keys_of(record.token_ids, record.salt, self.key_for))
+            for k in keys:
+                if k in self._chunks:  # its copies go with it
+                    self._drop(k, remember=False)
+                self._evicted.pop(k)
+                self._pinned.discard(k)
+        if record is not None and record.salt and self.shared is not None:
+            self.shared.tier.delete(keys)
+
     def clear(self) -> None:
         """Drop every chunk from this replica's memory (the shared tier keeps its copies)."""
         with self._lock:
             for key in list(self._chunks):
-                self._drop(key)
+                if key in self._chunks:  # not gone with its parent already
+                    self._drop(key)
 
     @property
     def tier(self) -> SharedTier | None:
@@ -257,12 +281,10 @@ class ChunkStore:
         """(title, token ids) of a chunk held here or evicted from here, with no side effect:
         a prompt's size, known before any model work. KeyError with a message otherwise."""
         with self._lock:
-            chunk = self._chunks.get(key)
-            if chunk is not None:
-                return chunk.title, chunk.token_ids
-            if key in self._evicted:
-                return self._evicted[key][:2]
-            raise self._missing(key)
+            record = self._chunks.get(key) or self._evicted.get(key)
+            if record is None:
+                raise self._missing(key)
+            return record.title, record.token_ids
 
     @property
     def warning(self) -> str:
@@ -274,22 +296,17 @@ class ChunkStore:
         shared = self.shared.tier.status() if self.shared is not None else None  # not under _lock
         with self._lock:
             infos = tuple(ChunkInfo(c.key, c.title, c.num_tokens, c.num_bytes, str(c.k.device),
-                                    c.hits, c.last_used) for c in self._chunks.values())
-            evicted = tuple((k, e[0]) for k, e in list(self._evicted.items())[-64:])
+                                    c.hits, c.last_used, c.variant) for c in self._chunks.values())
+            evicted = self._evicted.recent(64)
             local = (len(infos), self._num_bytes, self.budget_bytes, self.format.bytes_per_token,
                      self.num_compiled, infos, evicted)
-        if shared is None:
-            return StoreStats(*local)
-        counts = {"num_fetched": self.shared.num_fetched, "num_refused": self.shared.num_refused}
-        return StoreStats(*local, shared_status=f"shared through {shared.url}",
-                          shared_bytes=shared.used_bytes, shared_budget_bytes=shared.max_bytes,
-                          warning=shared.warning, **counts)
-
-    # Persistence: one file per chunk in the format of codec.py (safetensors).
+        return StoreStats(*local) if shared is None else StoreStats(
+            *local, f"shared through {shared.url}", shared.used_bytes, shared.max_bytes,
+            self.shared.num_fetched, self.shared.num_refused, shared.warning)
 
     def save(self, path: str | Path, keys: Iterable[str] | None = None) -> int:
         """Write every chunk (or those of `keys` still stored) under `path`, a directory that
-        then holds exactly those chunks; -> number of chunks written."""
+        then holds exactly those chunks, one safetensors file each (codec.py) -> how many."""
         wanted = None if keys is None else set(keys)
         with self._lock:
             chunks = [c for c in self._chunks.values() if wanted is None or c.key in wanted]
@@ -300,21 +317,4 @@ class ChunkStore:
         """Load every valid chunk file under `path` -> (number loaded, warnings naming each
         file refused). Files are checked like fresh compiles; loading evicts nothing and stops,
         with a warning, at the first chunk that does not fit the store's free budget."""
-        loaded, warnings = 0, []
-        for name, chunk in read_chunks(Path(path), self.format, self.max_chunk_tokens):
-            if isinstance(chunk, Exception):  # a bad file never stops the others from loading
-                warnings.append(f"skipped {name}: {chunk}")
-                continue
-            with self._lock:
-                if chunk.key in self._chunks:
-                    continue
-                if self._num_bytes + chunk.num_bytes > self.budget_bytes:
-                    warnings.append(f"stopped at {name}: it needs {chunk.num_bytes} bytes and the "
-                                    f"store budget of {self.budget_bytes} bytes is full; the "
-                                    "files after it were not loaded")
-                    break
-                self._insert(chunk)
-                loaded += 1
-        for w in warnings:
-            log.warning(w)
-        return loaded, warnings
+        return load_chunks(Path(path), self.format, self.max_chunk_tokens, self._add_if_room)

@@ -60,6 +60,9 @@ class SharedTier(Protocol):
     def put(self, key: str, data: bytes) -> bool:
         """Store and announce -> whether it was stored."""
 
+    def delete(self, keys: list[str]) -> int:
+        """Remove these keys' values (their owner let them go) -> how many were there."""
+
     def lock(self, key: str) -> str | None:
         """The compile lock of `key` -> a token to `unlock` with, "" when the tier fails (go
         ahead alone), None when another replica holds it (`wait` for its value)."""
