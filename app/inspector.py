@@ -173,10 +173,10 @@ def header(lab: Lab, session: str, request: Request, ran: list[Request],
     which = ("the Compose tab's request" if story is None else
              "the story's request {} ({})".format(*story.split(": ", 1)))
     titles = lab.titles(session)
-    names = ", ".join(md(titles.get(key, key[:8])) for key in request.chunks[:6])
+    names = ", ".join(md(_cut(titles.get(key, key[:8]), 40)) for key in request.chunks[:6])
     more = f", … ({len(request.chunks)} in all)" if len(request.chunks) > 6 else ""
-    line = (f"**Inspecting {which}:** prefix “{md(request.prefix[:80]) or '(none)'}” · chunks "
-            f"{names}{more} · question “{md(request.question[:80])}”  \n")
+    line = (f"**Inspecting {which}:** prefix “{md(_cut(request.prefix, 80)) or '(none)'}” · "
+            f"chunks {names}{more} · question “{md(_cut(request.question, 80))}”  \n")
 
     def labels(requests: list[Request]) -> str:
         return ", ".join(r.algorithm.label for r in requests)
@@ -187,6 +187,10 @@ def header(lab: Lab, session: str, request: Request, ran: list[Request],
         return line + f"**The model ran this time:** {len(ran)} runs ({labels(ran)})."
     return line + (f"**The model ran this time** for {labels(ran)} only; {labels(kept)} from "
                    "the attention kept for this request.")
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _show(lab: Lab, session: str, plan: InspectPlan, algorithms: list[str] | None,

@@ -60,7 +60,8 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
     spec = lab.engine.model.spec
     request = gr.Markdown(compose.request_summary(compose_tab.prefix.value, [],
                                                   compose_tab.question.value),
-                          elem_classes="status", elem_id="inspect-request")
+                          label="Request shown", elem_classes="status",
+                          elem_id="inspect-request")
     with gr.Row(equal_height=True):
         algorithms = Choices(list(algorithm_choices()), value=list(DEFAULT_ALGORITHMS),
                                       label="Algorithms, side by side", scale=3,

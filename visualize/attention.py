@@ -90,8 +90,8 @@ def difference_title(label: str, result: InspectResult, reference: InspectResult
     title = plot_text(f"{label} (− full recompute)")
     if same + 1 >= len(result.query_tokens):
         return title
-    return title + "<br>" + plot_text(f"rows blank from answer token {same + 1}: its answer "
-                                      "differs from full recompute's there")
+    # Short enough for a phone's panel (about 50 characters).
+    return title + "<br>" + plot_text(f"blank from answer token {same + 1}: answers differ there")
 
 
 def _key_labels(result: InspectResult, key_tokens: Sequence[str] | None,

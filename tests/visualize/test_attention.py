@@ -157,8 +157,8 @@ def test_blank_difference_rows_are_labelled_with_the_reason(inspections):
     fig = attention_heatmaps({"naive": differs, "same": inspections["naive"]}, None, None,
                              "difference", reference=reference)
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["naive (− full recompute)<br>rows blank from answer token 1: its answer "
-                      "differs from full recompute's there", "same (− full recompute)"]
+    assert titles == ["naive (− full recompute)<br>blank from answer token 1: answers differ "
+                      "there", "same (− full recompute)"]
     blank = fig.data[0].z[1]
     assert all(v is None or math.isnan(v) for v in blank), "row 1 is not compared"
     assert any(v is not None and not math.isnan(v) for v in fig.data[0].z[0])
