@@ -70,6 +70,14 @@ def test_a_second_press_draws_the_kept_attention_without_the_model(browser, serv
         page.get_by_text("minus full recompute").click()  # instant: a redraw
         page.locator("#heatmap-plot").get_by_text("naive (− full recompute)").wait_for()
         assert counted == {"inspect": 3, "admit": 1}
+
+        for name in ("naive", "legolink"):  # the failure path: nothing to inspect
+            page.locator("#inspect-algorithms").get_by_label(name, exact=True).uncheck()
+        page.locator("#run-inspect").click()
+        pages.error_toast(page, "choose at least one algorithm")
+        pages.wait_unlocked(page)
+        assert counted["inspect"] == 3, "a refused request ran the model"
+        assert pages.count(page, "#heatmap-plot .hm") == 2, "the maps the header names stay"
     finally:
         context.close()
 
