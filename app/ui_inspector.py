@@ -1,9 +1,20 @@
 """Inspect tab: layout and wiring. Handlers: app/inspector.py. It inspects the Compose tab's
-request: the line at its top says which."""
+request (which the story's *Inspect the last request* fills): the line at its top says which,
+and after a press whether the model ran.
+
+A press first tries the visitor's kept attention, in the redraw lane (`gate`): a request whose
+runs are all kept is drawn from them and the chain stops there, silently, so the model step
+never joins the model's queue; otherwise the gate refuses what the queue's validator would
+(`wiring.prechecked`, as every model step's page check does) and the model step runs what is
+not kept.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import gradio as gr
 
@@ -11,15 +22,17 @@ from app import compose, controls
 from app.controls import Choices, Radio, Slider
 from app.inspector import (
     DEFAULT_ALGORITHMS,
+    INSTANT,
     MAX_SINK_TOKENS,
     MODE_CHOICES,
     estimate_inspect,
     inspect_attention,
     render_attention,
+    reuse_attention,
 )
 from app.lab import Lab
 from app.ui_compose import ComposeTab
-from app.wiring import Step, bind, private, redraw, step
+from app.wiring import REDRAW, Step, bind, prechecked, private, redraw, step
 from engine import algorithm_choices
 from visualize.attention import attention_heatmaps, sink_mass_bars
 
@@ -47,7 +60,8 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
     spec = lab.engine.model.spec
     request = gr.Markdown(compose.request_summary(compose_tab.prefix.value, [],
                                                   compose_tab.question.value),
-                          elem_classes="status", elem_id="inspect-request")
+                          label="Request shown", elem_classes="status",
+                          elem_id="inspect-request")
     with gr.Row(equal_height=True):
         algorithms = Choices(list(algorithm_choices()), value=list(DEFAULT_ALGORITHMS),
                                       label="Algorithms, side by side", scale=3,
@@ -63,6 +77,7 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
         head = Slider(0, spec.num_heads - 1, value=0, step=1, label="head", scale=3,
                          interactive=False, elem_id="head")
         all_heads = gr.Checkbox(True, label="average heads", scale=1, elem_id="all-heads")
+    gr.Markdown(INSTANT, elem_classes="hint", elem_id="inspect-instant")
     with gr.Row(equal_height=True):
         run = gr.Button("Inspect attention", variant="primary", scale=1, elem_id="run-inspect")
         summary = gr.Markdown(label="Sink summary", elem_classes="status", scale=4,
@@ -75,13 +90,40 @@ def build(lab: Lab, compose_tab: ComposeTab) -> InspectTab:
                       all_heads, run, summary, heatmap, sinks)
 
 
+def gate(lab: Lab) -> Callable[..., Any]:
+    """The page's step before Inspect's model step (same inputs), in the redraw lane: the
+    kept attention drawn and the chain stopped when it holds every run (a hidden error: the
+    steps after it, the model's included, follow a success only), else the model step's
+    page check."""
+    reused = bind(lab, controls.with_knobs(reuse_attention))
+    checked = prechecked(lab, controls.with_knobs(inspect_attention),
+                         controls.with_knobs(estimate_inspect))
+
+    @functools.wraps(checked)
+    def reuse_or_check(*args: Any, **kwargs: Any) -> Any:
+        shown = reused(*args, **kwargs)
+        if shown is not None:
+            yield shown
+            raise gr.Error("kept attention drawn: no model call", visible=False,
+                           print_exception=False)
+        checked(*args, **kwargs)
+        yield (gr.skip(),) * 4
+    reuse_or_check.__name__ = reuse_or_check.__qualname__ = "reuse_or_check_inspect"
+    return reuse_or_check
+
+
 def inspect_step(lab: Lab, c: ComposeTab, i: InspectTab, api_name: str | None) -> Step:
-    """The model call of the Inspect tab (on its button, or after another tab's)."""
+    """The model call of the Inspect tab (on its button, or after another tab's), preceded by
+    its `gate`: a request already inspected is drawn without joining the model's queue."""
     inputs = [*c.request, i.algorithms, c.knobs["k"], c.knobs["ratio"], i.layer, i.all_layers,
               i.head, i.all_heads, i.mode, i.sink_tokens, *controls.appended(c.knobs)]
-    return step(lab, controls.with_knobs(inspect_attention), inputs,
-                [i.heatmap, i.sinks, i.summary], api_name, model=True,
-                estimate=controls.with_knobs(estimate_inspect))
+    outputs = [i.heatmap, i.sinks, i.summary, i.request]
+    model = step(lab, controls.with_knobs(inspect_attention), inputs, outputs, api_name,
+                 model=True, estimate=controls.with_knobs(estimate_inspect))
+    first = Step(gate(lab), inputs, outputs,
+                 options={"concurrency_id": REDRAW, "concurrency_limit": lab.limits.redraws,
+                          "show_progress": "hidden"})
+    return replace(model, pre=first)
 
 
 def wire(lab: Lab, c: ComposeTab, i: InspectTab, guard: object, after: Step) -> None:

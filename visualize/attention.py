@@ -78,13 +78,30 @@ def difference_matrix(result: InspectResult, reference: InspectResult, layer: in
     theirs = attention_matrix(reference, layer, head, "softmax")
     rows, keys = min(ours.shape[0], theirs.shape[0]), min(ours.shape[1], theirs.shape[1])
     diff = ours[:rows, :keys] - theirs[:rows, :keys]
+    diff[agreeing_tokens(result, reference) + 1:] = float("nan")
+    return diff
+
+
+def agreeing_tokens(result: InspectResult, reference: InspectResult) -> int:
+    """How many answer tokens agree with the reference's before the first that differs."""
     same = 0
     for a, b in zip(result.run.token_ids, reference.run.token_ids, strict=False):
         if a != b:
             break
         same += 1
-    diff[same + 1:] = float("nan")
-    return diff
+    return same
+
+
+def difference_title(label: str, result: InspectResult, reference: InspectResult) -> str:
+    """A difference panel's title (Plotly text), with a second line saying why rows are blank:
+    from the first answer token that differs, the rows query other tokens than the
+    reference's and are not compared."""
+    same = agreeing_tokens(result, reference)
+    title = plot_text(f"{label} (− full recompute)")
+    if same + 1 >= len(result.query_tokens):
+        return title
+    # Short enough for a phone's panel (about 50 characters).
+    return title + "<br>" + plot_text(f"blank from answer token {same + 1}: answers differ there")
 
 
 def _key_labels(result: InspectResult, key_tokens: Sequence[str] | None,
@@ -157,10 +174,11 @@ def attention_heatmaps(results: Mapping[str, InspectResult], layer: int | None =
         raise ValueError("the difference view needs full recompute's attention")
     labels = list(results)
     composed = results[labels[0]].run.layout
-    what = "− full recompute" if mode == "difference" else "rows: its own answer"
-    titles = [run_label(label, results[label].run.layout, composed) for label in labels]
+    names = {label: run_label(label, results[label].run.layout, composed) for label in labels}
+    titles = [difference_title(names[label], results[label], reference) if mode == "difference"
+              else plot_text(f"{names[label]} (rows: its own answer)") for label in labels]
     fig = make_subplots(rows=len(labels), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=[plot_text(f"{title} ({what})") for title in titles])
+                        subplot_titles=titles)
     matrices = [difference_matrix(results[label], reference, layer, head)
                 if mode == "difference" else
                 attention_matrix(results[label], layer, head, mode) for label in labels]

@@ -146,3 +146,22 @@ def test_titles_and_labels_are_escaped_for_plotly(inspections):
 def test_empty_attention_figures_say_what_to_do():
     assert "Inspect a request" in attention_heatmaps({}).layout.annotations[0].text
     assert "Inspect a request" in sink_mass_bars({}, 4).layout.annotations[0].text
+
+
+def test_blank_difference_rows_are_labelled_with_the_reason(inspections):
+    """Rows from the first answer token that differs from full recompute's query other
+    tokens: they are blank, and the panel's title says so on a second line."""
+    reference = inspections["legolink-2"]  # answer (1, 2)
+    differs = replace(inspections["naive"], run=replace(inspections["naive"].run,
+                                                        token_ids=(5, 2)))
+    fig = attention_heatmaps({"naive": differs, "same": inspections["naive"]}, None, None,
+                             "difference", reference=reference)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["naive (− full recompute)<br>blank from answer token 1: answers differ "
+                      "there", "same (− full recompute)"]
+    blank = fig.data[0].z[1]
+    assert all(v is None or math.isnan(v) for v in blank), "row 1 is not compared"
+    assert any(v is not None and not math.isnan(v) for v in fig.data[0].z[0])
+    assert any(v is not None and not math.isnan(v) for v in fig.data[1].z[1])
+    minmax = attention_heatmaps({"naive": differs}, None, None, "minmax")
+    assert [a.text for a in minmax.layout.annotations] == ["naive (rows: its own answer)"]
