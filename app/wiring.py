@@ -21,7 +21,8 @@ from typing import Any
 import gradio as gr
 
 from app.admission import EstimateFn
-from app.clients import visitor_of
+from app.agents import agent_session
+from app.clients import Visitor, visitor_of
 from app.errors import message
 from app.lab import Lab
 from app.memory import trim
@@ -35,9 +36,15 @@ OUTSIDE_QUEUE = ("model calls are taken through the queue only: join it "
 
 
 def session_of(request: gr.Request | None, behind_proxy: bool = False) -> str:
-    """The visitor of a call: its Gradio session (a page, or a gradio_client Client), which
-    knows its client address (app/clients.py)."""
-    return visitor_of(request, behind_proxy)
+    """The visitor of a call: its Gradio session (a page, or a gradio_client Client), or the
+    library an agent's secret header names (app/agents.py), which knows its client address
+    (app/clients.py)."""
+    visitor = visitor_of(request, behind_proxy)
+    try:
+        named = agent_session(getattr(request, "headers", None))
+    except ValueError as err:
+        raise gr.Error(message(err), print_exception=False) from err
+    return visitor if named is None else Visitor(named, visitor.client)
 
 
 def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[..., Any]:
