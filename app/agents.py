@@ -23,21 +23,29 @@ from typing import Any
 
 from app.clients import client_address
 
-__all__ = ["HEADER", "MAX_SECRET_CHARS", "MIN_SECRET_CHARS", "AgentAddress", "agent_session"]
+__all__ = ["HEADER", "MAX_SECRET_CHARS", "MIN_SECRET_CHARS", "TOOLS", "AgentAddress",
+           "agent_session"]
 
 HEADER = "x-epic-visitor"
 MIN_SECRET_CHARS = 16
 MAX_SECRET_CHARS = 256
+# The endpoints an MCP call may run (app/mcp_tools.py's handlers): whatever Gradio's MCP server
+# lists, a call it forwards to any other endpoint is refused.
+TOOLS = ("epic_compile_text", "epic_list_library", "epic_compare", "epic_inspect_summary")
 MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server (its streamable HTTP and SSE routes)
 MCP_USER = ("x-gradio-user", "mcp")  # the mark of Gradio's MCP loopback client (gradio/mcp.py)
 
 
-def agent_session(headers: Mapping[str, str] | None) -> str | None:
+def agent_session(headers: Mapping[str, str] | None, endpoint: str | None = None) -> str | None:
     """The session a call's `X-EPIC-Visitor` secret names (None when it names none); a
-    ValueError for a secret too short or too long, or an MCP call without one."""
+    ValueError for a secret too short or too long, or an MCP call without one or of an
+    `endpoint` (a handler's name) that is no tool."""
     secret = headers.get(HEADER) if headers is not None else None
+    mcp = headers is not None and headers.get(MCP_USER[0]) == MCP_USER[1]
+    if mcp and endpoint is not None and endpoint not in TOOLS:
+        raise ValueError(f"{endpoint} is not a tool of this app: use {', '.join(TOOLS)}")
     if secret is None:
-        if headers is not None and headers.get(MCP_USER[0]) == MCP_USER[1]:
+        if mcp:
             raise ValueError(f"set the {HEADER} header to a secret of your own (at least "
                              f"{MIN_SECRET_CHARS} characters): it names your library")
         return None

@@ -32,6 +32,7 @@ from gradio.context import get_blocks_context
 
 from app import compose, library
 from app.admission import EstimateFn
+from app.agents import TOOLS
 from app.errors import user_errors
 from app.inspector import INSPECT_TOKENS, MAX_SINK_TOKENS, Inspection, summary
 from app.lab import Lab
@@ -176,7 +177,7 @@ def estimate_inspect(lab: Lab, session: str, question: Any, chunk_keys: Any, pre
 
 
 @dataclass(frozen=True)
-class Tool:
+class Tool:  # one of app/agents.py's TOOLS, the only endpoints an MCP call may run
     """One tool: its handler `fn(lab, session, ...)` (name, typed inputs and docstring are the
     tool's), and, for one that runs the model, its estimate (same inputs)."""
 
@@ -188,7 +189,6 @@ class Tool:
 ALL = (Tool(epic_compile_text, True, estimate_compile_text), Tool(epic_list_library, False),
        Tool(epic_compare, True, estimate_compare),
        Tool(epic_inspect_summary, True, estimate_inspect))
-TOOLS = tuple(tool.fn.__name__ for tool in ALL)
 
 
 def _typed(wrapper: Callable[..., Any], fn: Callable[..., Any]) -> Callable[..., Any]:

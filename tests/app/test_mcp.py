@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from app.agents import HEADER, AgentAddress, agent_session
+from app import mcp_tools
+from app.agents import HEADER, TOOLS, AgentAddress, agent_session
 from app.lab import Lab
 from app.limits import AppLimits
 from tests.app.conftest import DOC_A, DOC_B, free_port, make_engine
@@ -21,13 +22,12 @@ from tests.app.conftest import DOC_A, DOC_B, free_port, make_engine
 pytest.importorskip("mcp")
 pytestmark = pytest.mark.slow
 
-TOOLS = ["epic_compare", "epic_compile_text", "epic_inspect_summary", "epic_list_library"]
 ONE, TWO = "agent-one-secret-0001", "agent-two-secret-0002"
 
 
 @pytest.fixture(scope="module")
 def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
-    """(lab, MCP url): the app with the tools, and the operator's endpoints on."""
+    """(lab, MCP url, demo): the app with the tools, and the operator's endpoints on."""
     from app.ui import build_ui, launch
 
     engine = make_engine(tiny_engine_config, tiny_model, examples_cache,
@@ -38,7 +38,7 @@ def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
     launch(demo, lab, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
            quiet=True)
     try:
-        yield lab, f"http://127.0.0.1:{port}/gradio_api/mcp/"
+        yield lab, f"http://127.0.0.1:{port}/gradio_api/mcp/", demo
     finally:
         demo.close()
 
@@ -80,7 +80,7 @@ def compare(keys: list[str], **more) -> tuple[str, dict]:
 
 
 def test_an_agent_compiles_compares_and_reads_the_verdicts(served):
-    lab, url = served
+    lab, url, _ = served
 
     async def listed():
         async with agent(url, ONE) as (session, init):
@@ -88,7 +88,8 @@ def test_an_agent_compiles_compares_and_reads_the_verdicts(served):
 
     init, tools = asyncio.run(listed())
     assert init.serverInfo.name == "EPIC Lab"
-    assert sorted(t.name for t in tools) == TOOLS, "the four tools, no other endpoint"
+    assert [t.fn.__name__ for t in mcp_tools.ALL] == list(TOOLS)
+    assert sorted(t.name for t in tools) == sorted(TOOLS), "the four tools, no other endpoint"
     described = {t.name: t for t in tools}
     assert "verdicts" in described["epic_compare"].description
     props = described["epic_compare"].inputSchema["properties"]
@@ -129,7 +130,7 @@ def test_an_agent_compiles_compares_and_reads_the_verdicts(served):
 
 
 def test_bad_input_is_refused_with_its_reason(served, monkeypatch):
-    lab, url = served
+    lab, url, _ = served
     example = next(iter(lab.example_titles))
     empty, unknown, bad_k = run(
         url, ONE, ("epic_compile_text", {"text": "   ", "title": "x"}),
@@ -153,8 +154,8 @@ def test_bad_input_is_refused_with_its_reason(served, monkeypatch):
     assert "must hold 16 to 256 characters, got 5" in refusal(weak)
 
 
-def test_agents_are_kept_apart_and_operator_actions_absent(served):
-    lab, url = served
+def test_agents_are_kept_apart_and_operator_actions_absent(served, monkeypatch):
+    lab, url, demo = served
     mine, = run(url, TWO, ("epic_compile_text", {"text": DOC_B, "title": "birch"}))
     key = payload(mine)["chunks"][0]["key"]
     listing, refused, cleared, same = run(
@@ -169,12 +170,23 @@ def test_agents_are_kept_apart_and_operator_actions_absent(served):
     assert key in lab.engine.store, "the operator's clear never ran"
     for name in ("clear", "evict", "save_store", "load_store", "run_compare", "store_stats"):
         assert "Unknown tool" in refusal(run(url, TWO, (name, {}))[0]), name
+    # Were Gradio's MCP server to offer every endpoint, an MCP call of one is still refused.
+    server = demo.mcp_server_obj
+    monkeypatch.setattr(server, "tool_to_endpoint", server.get_tool_to_endpoint())
+    cleared, stats = run(url, TWO, ("clear_store", {"confirm": "CLEAR"}), ("store_stats", {}))
+    assert "clear_store is not a tool of this app" in refusal(cleared)
+    assert "store_stats is not a tool of this app" in refusal(stats)
+    assert key in lab.engine.store, "the operator's clear never ran"
+    with pytest.raises(ValueError, match="run_compare is not a tool"):
+        agent_session({"x-gradio-user": "mcp", HEADER: TWO}, "run_compare")
+    assert agent_session({HEADER: TWO}, "run_compare") == agent_session({HEADER: TWO}), (
+        "a client that is not Gradio's MCP names its library the same way, on any endpoint")
 
 
 def test_one_model_call_per_agent_and_the_queue_cap(served, monkeypatch):
     """The first call waits inside the engine (its lock held); a second call of the same
     agent is refused, and another agent's too while the queue (cap 1 here) is full."""
-    lab, url = served
+    lab, url, _ = served
     monkeypatch.setattr(lab.admission, "grace_s", 0.2)  # the place must stay as Gradio's
     session = agent_session({HEADER: ONE})
     example = next(iter(lab.example_titles))
