@@ -13,7 +13,17 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from app import library, start, ui_benchmark, ui_compose, ui_inspector, ui_library, ui_start
+from app import (
+    library,
+    mcp_tools,
+    start,
+    ui_benchmark,
+    ui_compose,
+    ui_inspector,
+    ui_library,
+    ui_start,
+)
+from app.agents import AgentAddress, agent_session
 from app.examples import ASSETS
 from app.lab import Lab
 from app.upload_guard import UploadGuard, Uploads
@@ -44,8 +54,9 @@ def store_note(lab: Lab) -> str:
     return f"<div id='store-warning'>⚠️ {html.escape(warning)}</div>" if warning else ""
 
 
-def build_ui(lab: Lab) -> gr.Blocks:
-    """The whole app over one shared lab. Launch it with `launch`."""
+def build_ui(lab: Lab, mcp: bool = False) -> gr.Blocks:
+    """The whole app over one shared lab. Launch it with `launch`; with `mcp`, the agents'
+    tools (app/mcp_tools.py), which `launch` then serves as an MCP server."""
     # Returned files (benchmark results) in Gradio's cache: swept every 5 min, kept at most
     # 15 min. Uploads are deleted sooner, by app/upload_guard.py (within a minute when no
     # compile uses them); compile_files deletes the files it read at once.
@@ -88,6 +99,8 @@ def build_ui(lab: Lab) -> gr.Blocks:
         # its place in the model's queue (Gradio drops a departed page's queued events).
         refreshed.attach(demo.load)
         demo.unload(bind(lab, leave))
+        if mcp:
+            mcp_tools.add_tools(lab)
     return demo
 
 
@@ -103,13 +116,17 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
     GRADIO_SERVER_PORT, which Gradio reads itself). `api_open=False` closes the direct
     routes (/gradio_api/run/<name>) to every queued event on every deployment (Gradio opens
     them wherever the app is not a Space): model calls and redraws are taken only through
-    the queue, its validator and its lanes."""
+    the queue, its validator and its lanes. An app built with the agents' tools is an MCP
+    server too (/gradio_api/mcp/), offering those tools only."""
     demo.queue(default_concurrency_limit=1, max_size=lab.limits.queue_size, api_open=False)
     uploads = lab.uploads or Uploads(lab.limits, lab.libraries.busy_clients)
     options: dict[str, Any] = {
         # Every multipart POST (uploads) within its client address's allowance, before Gradio
         # writes a byte of it (app/upload_guard.py).
-        "app_kwargs": {"middleware": [Middleware(UploadGuard, uploads=uploads)]},
+        # An agent's address travels with the MCP server's loopback call (app/agents.py).
+        "app_kwargs": {"middleware": [
+            Middleware(UploadGuard, uploads=uploads),
+            Middleware(AgentAddress, behind_proxy=lab.limits.behind_proxy)]},
         "max_file_size": lab.upload_limits.max_file_bytes,
         # Gradio keeps, per session, a copy of every output's last value (an inspection's
         # figures are ~1.6 MB of JSON) and of every updated component, for this many sessions
@@ -119,18 +136,33 @@ def launch(demo: gr.Blocks, lab: Lab, **kwargs: Any) -> gr.Blocks:
         "run_history": False,
         "theme": gr.themes.Soft(primary_hue="emerald", secondary_hue="slate"),
         "css_paths": [ASSETS / "style.css"],
+        "mcp_server": any(fn.api_name in mcp_tools.TOOLS for fn in demo.fns.values()),
     } | kwargs
-    demo.launch(**options)
+    block = not options.pop("prevent_thread_lock", False)
+    demo.launch(prevent_thread_lock=True, **options)  # the server runs; then, before a call:
     lab.admission.live = partial(holds_event, demo)
+    mcp_tools.restrict(demo)
+    if block:
+        demo.block_thread()
     return demo
 
 
 def holds_event(demo: gr.Blocks, session: str) -> bool:
     """Whether Gradio's queue holds an event of the session, waiting or running (it drops a
-    session's waiting events when its client closes the stream that would read them)."""
+    session's waiting events when its client closes the stream that would read them). An
+    agent's events come from the MCP server's one loopback client: theirs is the session
+    their secret header names (app/agents.py)."""
     queue = demo._queue
     waiting = (e for q in list(queue.event_queue_per_concurrency_id.values())
                for e in list(q.queue))
     running = (e for job in list(queue.active_jobs) if job for e in job)
-    return any(e.session_hash == session for e in (*waiting, *running))
+    return any(_session(e) == session for e in (*waiting, *running))
+
+
+def _session(event: Any) -> str:
+    try:
+        named = agent_session(getattr(event.request, "headers", None))
+    except ValueError:  # never admitted
+        named = None
+    return named or event.session_hash
 

@@ -21,7 +21,8 @@ from typing import Any
 import gradio as gr
 
 from app.admission import EstimateFn
-from app.clients import visitor_of
+from app.agents import agent_session
+from app.clients import Visitor, visitor_of
 from app.errors import message
 from app.lab import Lab
 from app.memory import trim
@@ -34,10 +35,18 @@ OUTSIDE_QUEUE = ("model calls are taken through the queue only: join it "
                  "(gradio_client does; /gradio_api/run is closed to them)")
 
 
-def session_of(request: gr.Request | None, behind_proxy: bool = False) -> str:
-    """The visitor of a call: its Gradio session (a page, or a gradio_client Client), which
-    knows its client address (app/clients.py)."""
-    return visitor_of(request, behind_proxy)
+def session_of(request: gr.Request | None, behind_proxy: bool = False,
+               endpoint: str | None = None) -> str:
+    """The visitor of a call of `endpoint` (a handler's name): its Gradio session (a page, or a
+    gradio_client Client), or the library an agent's secret header names (app/agents.py; an
+    MCP call of anything but a tool is refused), which knows its client address
+    (app/clients.py)."""
+    visitor = visitor_of(request, behind_proxy)
+    try:
+        named = agent_session(getattr(request, "headers", None), endpoint)
+    except ValueError as err:
+        raise gr.Error(message(err), print_exception=False) from err
+    return visitor if named is None else Visitor(named, visitor.client)
 
 
 def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[..., Any]:
@@ -53,7 +62,8 @@ def bind(lab: Lab, fn: Callable[..., Any], model: bool = False) -> Callable[...,
 
     def arguments(args: tuple, kwargs: dict) -> tuple[str, dict[str, Any]]:
         bound = signature.bind(*args, **kwargs)
-        return (session_of(bound.arguments.pop("request", None), lab.limits.behind_proxy),
+        return (session_of(bound.arguments.pop("request", None), lab.limits.behind_proxy,
+                           fn.__name__),
                 bound.arguments)
 
     def admitted(session: str) -> None:
@@ -94,10 +104,10 @@ def _inputs(fn: Callable[..., Any]) -> tuple[inspect.Signature, int]:
 
 
 def _given(signature: inspect.Signature, args: tuple, kwargs: dict,
-           behind_proxy: bool) -> tuple[str, dict]:
+           behind_proxy: bool, endpoint: str) -> tuple[str, dict]:
     """(session, the inputs by name) of a call; a progress tracker is no input."""
     bound = signature.bind(*args, **kwargs)
-    session = session_of(bound.arguments.pop("request", None), behind_proxy)
+    session = session_of(bound.arguments.pop("request", None), behind_proxy, endpoint)
     return session, {k: v for k, v in bound.arguments.items() if not isinstance(v, gr.Progress)}
 
 
@@ -112,7 +122,8 @@ def validator(lab: Lab, fn: Callable[..., Any],
         raise ValueError(f"{fn.__name__}: a model endpoint needs at least one input")
 
     def check(*args: Any, **kwargs: Any) -> list[dict] | dict:
-        session, inputs = _given(signature, args, kwargs, lab.limits.behind_proxy)
+        session, inputs = _given(signature, args, kwargs, lab.limits.behind_proxy,
+                                 fn.__name__)
         try:
             lab.admission.screen(lab, session, estimate, inputs)
             lab.admission.admit(session)
@@ -135,7 +146,8 @@ def prechecked(lab: Lab, fn: Callable[..., Any],
     signature, _ = _inputs(fn)
 
     def check(*args: Any, **kwargs: Any) -> None:
-        session, inputs = _given(signature, args, kwargs, lab.limits.behind_proxy)
+        session, inputs = _given(signature, args, kwargs, lab.limits.behind_proxy,
+                                 fn.__name__)
         try:
             lab.admission.screen(lab, session, estimate, inputs)
             lab.admission.check()
