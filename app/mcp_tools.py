@@ -157,9 +157,10 @@ def epic_inspect_summary(lab: Lab, session: str, question: str, chunk_keys: list
     with lab.estimator.timed(lab.admission.within_budget(plan.estimate)):
         results = [lab.engine.inspect_request(request) for request in plan.requests]
     reference, titles = results[0], lab.titles(session)
-    shown = {r.run.algorithm: r for r in results
-             if r.run.algorithm != reference.run.algorithm or REFERENCE in chosen}
-    text = summary(Inspection(shown, reference, []), k, None, None)
+    runs = dict(zip(plan.requests, results, strict=True))
+    drawn = tuple(request for request, r in runs.items()
+                  if r.run.algorithm != reference.run.algorithm or REFERENCE in chosen)
+    text = summary(Inspection(runs, plan.requests[0], drawn, []), k, None, None)
     return _json({
         "summary": _plain(text.split("  \n")[0]),
         "chunks": [{"title": titles.get(seg.key, seg.title), "key": seg.key, "start": seg.start}
