@@ -2,10 +2,12 @@
 
 A compile costs only the chunks the store does not hold yet under the visitor's own salt: a
 re-upload of files the visitor compiled already compiles nothing and is estimated and announced
-so. Chunked and keyed exactly as `Engine.compile_document` does (the same chunking, the same
-`chunk_key` of token ids and salt), with no model work. "Held" is asked with the visitor's key
-only: another visitor's copy of the same text has another key and costs this one the full
-compile, so an estimate never tells whether someone else compiled a text (a side channel).
+so; a request's compile variants (LegoLink-0, APE) cost nothing where the visitor's own copies
+are held (`held_variants`). Chunked and keyed exactly as the engine does (the same chunking,
+the same `chunk_key` of token ids, variant and salt), with no model work. "Held" is asked with
+the visitor's key only: another visitor's copy of the same text has another key and costs this
+one the full compile, so an estimate never tells whether someone else compiled a text (a side
+channel).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.cost import Work, compile_work
-from engine import Engine, chunk_token_ids
+from engine import AlgorithmSpec, Engine, Layout, chunk_token_ids
 from engine.chunking import chunk_text  # the chunking compile_document uses
 
-__all__ = ["CompilePlan", "compile_plan"]
+__all__ = ["CompilePlan", "compile_plan", "held_variants"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,19 @@ def compile_plan(engine: Engine, texts: Sequence[str], salt: str) -> CompilePlan
                 new_tokens += len(ids)
                 work += compile_work(len(ids), layers)
     return CompilePlan(num_chunks, len(seen), new_tokens, work)
+
+
+def held_variants(engine: Engine, layout: Layout, spec: AlgorithmSpec, salt: str) -> frozenset[int]:
+    """The starts of the prompt's chunks whose copy as `spec`'s compile variant the store holds
+    under `salt`, for the visitor's own chunks only (keyed under its salt): a shared chunk's
+    copy (an example's, salt "") is never counted held, whoever made it."""
+    variant = spec.algorithm.compile_variant.name
+    if not variant or not salt:
+        return frozenset()
+    store, held = engine.store, set()
+    for seg in layout.chunks:
+        ids = tuple(seg.token_ids)
+        if seg.start and seg.key == store.key_for(ids, salt=salt) \
+                and store.key_for(ids, variant, salt) in store:
+            held.add(seg.start)
+    return frozenset(held)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from app import compose, library
 from app.cost import Work, compile_work
+from app.lab import Lab
+from app.limits import AppLimits
+from app.planning import estimate_compare
 from app.progress import CompilePlan, compile_plan
 from app.uploads import Document
 from tests.app.conftest import DOC_A, DOC_B, final
@@ -60,3 +63,28 @@ def test_the_comparison_reports_each_run_as_it_starts(lab):
                               progress=lambda fraction, desc: steps.append((fraction, desc))))
     assert steps == [(0.0, "1/3 full_recompute"), (1 / 3, "2/3 naive"),
                      (2 / 3, "3/3 legolink-4")], "the reference runs first, unshown but counted"
+
+
+def variant_estimate(lab, session: str, keys: list[str]) -> Work:
+    return estimate_compare(lab, session, "You answer.", keys, "Who?", ["legolink0"], 4, 0.5,
+                            2).work
+
+
+def test_held_compile_variants_of_my_own_chunks_cost_nothing(engine):
+    lab = Lab.open(engine, AppLimits(max_call_s=3600))  # the point is the work, not a bound
+    layers = lab.engine.model.spec.num_layers
+    mine, theirs = ([library.compile_text(lab, who, text, title)[1][0]["key"]
+                     for text, title in ((DOC_A, "alder"), (DOC_B, "birch"))]
+                    for who in (ME, OTHER))
+    examples = [key for keys in lab.examples.values() for key in keys][:1]
+    before = {who: variant_estimate(lab, who, keys)
+              for who, keys in ((ME, mine), (OTHER, theirs), ("x", examples))}
+    copies = sum((compile_work(len(DOC_A) + 2, layers), compile_work(len(DOC_B) + 2, layers)),
+                 Work())  # behind the prefix, both chunks need their LegoLink-0 copy
+    for who, keys in ((ME, mine), (ME, examples)):
+        final(compose.run_compare(lab, who, "You answer.", keys, "Who?", ["legolink0"], 4,
+                                  0.5, 2))
+    assert variant_estimate(lab, ME, mine) + copies == before[ME], "my copies are held"
+    assert variant_estimate(lab, OTHER, theirs) == before[OTHER], "mine are not yours"
+    assert variant_estimate(lab, ME, examples) == before["x"], \
+        "an example's copy is shared: held or not, it is charged (it would tell who ran what)"
