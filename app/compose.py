@@ -26,6 +26,9 @@ from engine import REFERENCE, Fidelity, RunResult, measure
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
 
+# Gradio finds a Progress default in a handler's signature and passes a live tracker per event;
+# called directly (tests, the MCP tools), this one does nothing.
+PROGRESS = gr.Progress()
 NUM_OUTPUTS = 8  # run_compare's: table, answers, TTFT, mask, reuse, verdicts, cards, report
 TABLE_HEADERS = ["algorithm", "answer", "first token", "whole answer", "same tokens",
                  "first-token KL", "TTFT (ms)", "computed", "reused"]
@@ -109,14 +112,16 @@ def _reuse(lab: Lab, result: RunResult, hits_before: dict[str, int], stored_befo
 @user_errors
 def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question: str,
                 algorithms: list[str], k: float, ratio: float, max_new_tokens: float,
-                **knobs: float) -> Iterator[tuple]:
+                progress: gr.Progress = PROGRESS, **knobs: float) -> Iterator[tuple]:
     """Run each chosen algorithm on one prompt, streaming answers into the results table.
 
     Yields (table, answers token by token, TTFT figure, mask figure, reuse summary, verdicts,
     cards, report); outputs are `gr.skip()` until they change. The last yield holds
     everything; the report has one entry per shown algorithm (text, first-token and
-    whole-answer match by token ids, same tokens, KL, TTFT, token counts) and the verdicts, one
-    sentence per algorithm (app/verdict.py); the cards show the table on narrow screens.
+    whole-answer match by token ids, same tokens, KL, TTFT, token counts), the verdicts, one
+    sentence per algorithm (app/verdict.py), the request's prefix and question and the
+    reference's TTFT; the cards show the table on narrow screens. The page's progress bar
+    names each run as it starts ("2/6 legolink-16"), the reference included.
     """
     plan = plan_runs(lab, session, prefix, chunks, question, algorithms,
                      {"k": k, "ratio": ratio, **knobs}, max_new_tokens, ensure=True)
@@ -131,8 +136,9 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     results: list[RunResult] = []
     skip = gr.skip()
     with lab.estimator.timed(lab.admission.within_budget(plan.estimate)) as timer:
-        for request in requests:
+        for index, request in enumerate(requests):
             label = request.algorithm.label
+            progress(index / len(requests), desc=f"{index + 1}/{len(requests)} {label}")
             # Every request is a chosen one but the reference, which runs anyway.
             show = request.algorithm.name != REFERENCE or REFERENCE in chosen
             result = None
@@ -157,6 +163,8 @@ def run_compare(lab: Lab, session: str, prefix: str, chunks: list[str], question
     summary, report = _reuse(lab, reference, hits_before, {c.key for c in before.chunks}, shown)
     report["results"] = measured
     report["verdicts"] = verdicts(measured, reference.ttft_ms)
+    report.update(prefix=prefix, question=question,
+                  reference_ttft_ms=round(reference.ttft_ms, 1))
     yield (_table(list(map(_row, measured))), answers_html(lab, shown, reference),
            ttft_bars(shown), recompute_mask_strip(shown, tokens), summary,
            verdicts_markdown(measured, reference.ttft_ms), cards_html(measured, reference.ttft_ms),

@@ -159,27 +159,33 @@ def decode_work(num_prompt_tokens: int, new_tokens: int, num_layers: int) -> Wor
                 pairs=span_pairs(num_prompt_tokens, steps) * num_layers)
 
 
-def run_work(prompt: Prompt, spec: AlgorithmSpec, new_tokens: int, num_layers: int) -> Work:
-    """One request: its chunks' compile variant if it needs one, link, then decode up to
-    `new_tokens`."""
-    return (variant_work(prompt, spec, num_layers) + link_work(prompt, spec, num_layers)
+def run_work(prompt: Prompt, spec: AlgorithmSpec, new_tokens: int, num_layers: int,
+             held: frozenset[int] = frozenset()) -> Work:
+    """One request: its chunks' compile variant if it needs one (`variant_work`), link, then
+    decode up to `new_tokens`."""
+    return (variant_work(prompt, spec, num_layers, held) + link_work(prompt, spec, num_layers)
             + decode_work(prompt.num_tokens, new_tokens, num_layers))
 
 
-def variant_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:
+def variant_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int,
+                 held: frozenset[int] = frozenset()) -> Work:
     """An algorithm whose chunks need a compile variant (LegoLink-0, APE) compiles each chunk
-    not opening the prompt on demand: counted as if none were stored yet, the most it costs."""
+    not opening the prompt on demand, but for those whose copy the store holds under the
+    visitor's own salt (`held`: their starts, app/progress.py `held_variants`): those cost
+    nothing. A copy anyone may share (an example's) is counted as missing, so an estimate
+    never tells whether another visitor made it."""
     if not spec.algorithm.compile_variant.name:
         return Work()
-    return sum((compile_work(length, num_layers) for start, length in prompt.chunks if start),
-               Work())
+    return sum((compile_work(length, num_layers) for start, length in prompt.chunks
+                if start and start not in held), Work())
 
 
-def inspect_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int) -> Work:
+def inspect_work(prompt: Prompt, spec: AlgorithmSpec, num_layers: int,
+                 held: frozenset[int] = frozenset()) -> Work:
     """One inspection: a run of INSPECT_ROWS new tokens, then those rows once more over the
     whole context with their scores captured."""
     rows = min(INSPECT_ROWS, prompt.num_tokens)
-    return (run_work(prompt, spec, INSPECT_ROWS, num_layers)
+    return (run_work(prompt, spec, INSPECT_ROWS, num_layers, held)
             + _pass(rows, rows * (prompt.num_tokens + INSPECT_ROWS), num_layers))
 
 

@@ -19,9 +19,9 @@ import pandas as pd
 from gradio.utils import get_upload_folder
 
 from app.budget import Estimate, OverBudget, check_chars
-from app.cost import Work, document_work
 from app.errors import user_errors
 from app.lab import Lab
+from app.progress import compile_plan
 from app.render import md, size_text
 from app.uploads import Document, parse_files
 from engine import chunk_titles, clean_title, encode_user_text, title_of
@@ -34,7 +34,8 @@ TABLE_HEADERS = ["title", "from", "tokens", "KV size", "hits", "last used", "key
 
 def check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
     """Refuse a compile over the per-call or per-visitor limits before any model work ->
-    its estimate (from the documents' own tokens, without chunk separators)."""
+    its estimate: the work of the chunks not held yet under the visitor's salt only (a
+    re-upload costs nothing; app/progress.py). The limits count every token sent."""
     limits, tokenizer = lab.limits, lab.engine.tokenizer
     if len(documents) > limits.compile_chunks:
         raise ValueError(f"{len(documents):,} documents in one call; at most "
@@ -53,9 +54,9 @@ def check_work(lab: Lab, session: str, documents: list[Document]) -> Estimate:
         raise ValueError(f"about {chunks:,} chunks in one call is over this app's limit of "
                          f"{limits.compile_chunks} per compile: upload less at a time")
     lab.libraries.check_room(session, total)
-    layers, size = lab.engine.model.spec.num_layers, lab.engine.config.chunk_tokens
-    work = sum((document_work(n, size, layers) for n in tokens), Work())
-    return lab.estimator.estimate("compile", work, f"compiling {total:,} tokens",
+    plan = compile_plan(lab.engine, [doc.text for doc in documents],
+                        lab.libraries.salt(session))
+    return lab.estimator.estimate("compile", plan.work, plan.describe(),
                                   "compile a shorter text, or fewer documents at a time")
 
 

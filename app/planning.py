@@ -18,6 +18,7 @@ from app import library
 from app.budget import Estimate, OverBudget, check_chars, check_context
 from app.cost import Prompt, Work, decode_work, inspect_work, link_work, run_work
 from app.lab import Lab
+from app.progress import held_variants
 from engine import (
     REFERENCE,
     AlgorithmSpec,
@@ -122,9 +123,11 @@ def plan_runs(lab: Lab, session: str, prefix: Any, chunks: Any, question: Any,
     requests, layout = make_requests(lab, session, prefix, chunks, question, algorithms, knobs,
                                      max_new_tokens, ensure)
     prompt, layers = Prompt.of(layout), lab.engine.model.spec.num_layers
-    work = sum((inspect_work(prompt, r.algorithm, layers) if inspect else
-                run_work(prompt, r.algorithm, r.max_new_tokens, layers)
-                for r in requests), Work())
+    salt = lab.libraries.salt(session)  # the visitor's own compile variants held cost nothing
+    work = sum((inspect_work(prompt, r.algorithm, layers, held) if inspect else
+                run_work(prompt, r.algorithm, r.max_new_tokens, layers, held)
+                for r in requests
+                for held in [held_variants(lab.engine, layout, r.algorithm, salt)]), Work())
     what = (f"{len(requests)} runs of {layout.num_tokens:,} tokens, up to "
             f"{requests[0].max_new_tokens} new tokens each")
     kind = "inspect" if inspect else "answer"

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app import compose, controls, library, notes
+from app import compose, controls, keep, library, notes
 from app.controls import FreeDropdown
 from app.lab import Lab
 from app.planning import estimate_compare
 from app.render import column_widths
 from app.verdict import cards_html, verdicts_markdown
-from app.wiring import Guard, bind, private, step
+from app.wiring import Guard, bind, private, redraw, step
 from engine import DEFAULT_ALGORITHMS, algorithm_choices, split_label
 from visualize.mask import recompute_mask_strip
 from visualize.ttft import ttft_bars
@@ -47,6 +47,9 @@ class ComposeTab:
     to_inspect: gr.Button
     verdicts: gr.Markdown  # one sentence per algorithm, above the table (app/verdict.py)
     cards: gr.HTML  # the table as one card per algorithm, shown instead on narrow screens
+    download: gr.Button  # the kept comparison as one HTML page (app/keep.py), a redraw
+    kept_file: gr.File  # that page, to save
+    kept: gr.State  # the last comparison as the server computed it (keep.Kept), or None
 
     @property
     def request(self) -> list:
@@ -106,13 +109,32 @@ def build(lab: Lab) -> ComposeTab:
     ttft = gr.Plot(ttft_bars([]), label="TTFT", show_label=False, elem_id="ttft-plot")
     mask = gr.Plot(recompute_mask_strip([], []), label="Recompute mask", show_label=False,
                    elem_id="mask-plot")
-    to_inspect = gr.Button("See this request's attention on the Inspect tab →",
-                           elem_id="to-inspect")
+    with gr.Row(equal_height=True):
+        to_inspect = gr.Button("See this request's attention on the Inspect tab →",
+                               elem_id="to-inspect")
+        download = gr.Button("⬇ Keep this comparison as one HTML page", elem_id="keep-compare")
+    kept_file = gr.File(label="Your comparison (HTML: opens offline)", visible=False,
+                        interactive=False, elem_id="kept-file")
     with gr.Accordion("Raw results (JSON)", open=False):
         report = gr.JSON(label="Report", show_label=False)
     return ComposeTab(preset, example, prefix, chunks, reverse, rotate, order, question,
                       algorithms, knobs, max_new_tokens, run, reuse, table, answers, ttft,
-                      mask, report, to_inspect, verdicts, cards)
+                      mask, report, to_inspect, verdicts, cards, download, kept_file,
+                      gr.State(None))
+
+
+def cleared(lab: Lab, session: str) -> tuple:
+    """Empty results, shown as a run starts: a refusal or an error that follows leaves no
+    earlier result under its message, and nothing stale is kept to download. -> (table,
+    answers, TTFT, mask, reuse, verdicts, cards, report, kept, the kept file)."""
+    return (None, "", ttft_bars([]), recompute_mask_strip([], []), "",
+            verdicts_markdown([], 0.0), cards_html([], 0.0), None, None,
+            gr.update(value=None, visible=False))
+
+
+def download(lab: Lab, session: str, kept: keep.Kept | None) -> dict:
+    """The kept comparison's page, shown to save (a refusal says why when none is kept)."""
+    return gr.update(value=keep.download_comparison(lab, session, kept), visible=True)
 
 
 def default_names() -> list[str]:
@@ -126,20 +148,25 @@ def wire(lab: Lab, c: ComposeTab, guard: Guard, view: list, request_line: gr.Mar
     """Attach the Compose events. `view` (the library's table, summary and pickers) is
     refreshed after every model call; `request_line` is the Inspect tab's copy of the
     request; `inspect_run` the Inspect tab's own chain step (after `to_inspect`)."""
-    run_compare = controls.with_knobs(compose.run_compare)
+    # The last output keeps the comparison for the page's download (a State: no API output).
+    run_compare = keep.keeping(controls.with_knobs(compose.run_compare))
     compare_in = [*c.request, c.algorithms, c.knobs["k"], c.knobs["ratio"], c.max_new_tokens,
                   *controls.appended(c.knobs)]
-    compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.verdicts, c.cards, c.report]
+    compare_out = [c.table, c.answers, c.ttft, c.mask, c.reuse, c.verdicts, c.cards, c.report,
+                   c.kept]
     compare = step(lab, run_compare, compare_in, compare_out, "run_compare", model=True,
                    estimate=estimate_compare)
     refreshed = step(lab, library.refresh_view, [], view)
-    guard.chain(c.run.click, [compare, refreshed])
+    # A new run (or its refusal, or its error) replaces the last result: nothing old stays.
+    blank = step(lab, cleared, [], [*compare_out, c.kept_file], show_progress="hidden")
+    guard.chain(c.run.click, [blank, compare, refreshed])
     filled = step(lab, compose.example_request, [],
                   [c.preset, c.prefix, c.chunks, c.question, c.algorithms], "example_request")
     guard.chain(c.example.click,
-                [filled, step(lab, run_compare, compare_in, compare_out, model=True,
-                              estimate=estimate_compare),
+                [filled, blank, step(lab, run_compare, compare_in, compare_out, model=True,
+                                     estimate=estimate_compare),
                  refreshed])
+    redraw(lab, c.download.click, bind(lab, download), [c.kept], [c.kept_file])
     guard.chain(c.to_inspect.click,
                 [step(lab, lambda lab, session: gr.Tabs(selected="inspect"), [], [tabs]),
                  *inspect_run, refreshed])

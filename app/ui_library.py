@@ -8,6 +8,7 @@ import gradio as gr
 
 from app import library, planning, stores
 from app.controls import FreeDropdown, UploadedFiles
+from app.errors import user_errors
 from app.lab import Lab
 from app.render import column_widths, md
 from app.uploads import ACCEPTED_EXTENSIONS
@@ -77,7 +78,7 @@ def build(lab: Lab) -> LibraryTab:
             with gr.Row(equal_height=True):
                 evict_pick = FreeDropdown([], value=None, scale=4, label="Your chunk to evict",
                                           allow_custom_value=True, elem_id="evict-pick")
-                evict = gr.Button("Evict", scale=1, size="md")
+                evict = gr.Button("Evict", scale=1, size="md", elem_id="evict")
                 refresh = gr.Button("Refresh", scale=1, size="md", elem_id="refresh")
                 clear = gr.Button("Clear my library", variant="stop", scale=1, size="md",
                                   elem_id="clear")
@@ -129,8 +130,9 @@ def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
                                 api_description="Your library: table and summary.")
     refreshed.attach(refresh.success)
 
-    private(tab.evict.click, bind(lab, ask_evict), [tab.evict_pick],
-            [tab.confirm_evict, tab.confirm_evict_text, tab.status])
+    # Queued, so that a refusal shows as a message box wherever the page is scrolled to.
+    step(lab, ask_evict, [tab.evict_pick], [tab.confirm_evict, tab.confirm_evict_text]).attach(
+        tab.evict.click)
     private(tab.clear.click, lambda: gr.update(visible=True), [], [tab.confirm_clear])
     for row, no in ((tab.confirm_evict, tab.no_evict), (tab.confirm_clear, tab.no_clear)):
         private(no.click, lambda: gr.update(visible=False), [], [row])
@@ -148,13 +150,18 @@ def wire(lab: Lab, tab: LibraryTab, guard: Guard, picker: gr.Dropdown) -> list:
     return view
 
 
+@user_errors
 def ask_evict(lab: Lab, session: str, key: str | None) -> tuple:
-    """Evict asks first: (the confirmation row, its question, the status)."""
+    """Evict asks first: (the confirmation row, its question). With no chunk of the
+    visitor's own chosen it says so (a message box, seen at any width) and asks nothing."""
     own = lab.libraries.get(session).chunks
-    if not key or key not in own:
-        return gr.update(visible=False), "", "*Choose one of your own chunks to evict first.*"
-    return (gr.update(visible=True), f"Evict **{md(own[key][0])}** from your library?",
-            gr.skip())
+    if not key or not isinstance(key, str):
+        raise ValueError("choose one of your own chunks to evict first: pick it in the list, "
+                         "or click its row in the table")
+    if key not in own:
+        raise ValueError("that chunk is not one of yours: only your own uploads can be evicted "
+                         "(the examples are shared)")
+    return gr.update(visible=True), f"Evict **{md(own[key][0])}** from your library?"
 
 
 def _selected_key(table: object, event: gr.SelectData) -> str | dict:

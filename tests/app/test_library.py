@@ -243,3 +243,17 @@ def test_chunk_choices_sorted_naturally(lab):
     labels = [label for label, _ in library.own_choices(lab, ME)]
     assert [label.split(" · ")[0] for label in labels] == ["Report #1", "Report #2", "Report #10"]
     assert all(label.split(" · ")[1].endswith(" tok") for label in labels)
+
+
+def test_evict_with_nothing_chosen_says_why(lab):
+    from app.ui_library import ask_evict
+
+    for key in (None, "", ["x"]):
+        with pytest.raises(gr.Error, match="choose one of your own chunks to evict first"):
+            ask_evict(lab, "s1", key)
+    example = next(iter(lab.example_titles))
+    with pytest.raises(gr.Error, match="only your own uploads can be evicted"):
+        ask_evict(lab, "s1", example)
+    key = library.compile_text(lab, "s1", "Alder Foods sells fruit.", "alder")[1][0]["key"]
+    row, question = ask_evict(lab, "s1", key)
+    assert row["visible"] and question == "Evict **alder** from your library?"
