@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.cost import Work, compile_work
-from engine import AlgorithmSpec, Engine, Layout, chunk_token_ids
-from engine.chunking import chunk_text  # the chunking compile_document uses
+from engine import AlgorithmSpec, Engine, Layout, chunk_text, chunk_token_ids
 
 __all__ = ["CompilePlan", "compile_plan", "held_variants"]
 
