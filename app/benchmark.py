@@ -47,6 +47,18 @@ SPEED_COLUMNS = ["context tokens", "asked", "algorithm", "ttft_ms_median",
                  "ratio to full_recompute", "ratio to naive"]
 
 
+
+# The four-task frontier the README reports (scripts/frontier_table.py's table and figure),
+# shown in the Benchmark tab beside the small runs a visitor can start.
+MEASURED_FRONTIER = Path(__file__).resolve().parents[1] / "docs" / "figures" / "frontier-issue21.md"
+MEASURED_FRONTIER_FIGURE = MEASURED_FRONTIER.with_suffix(".png")
+
+
+def measured_frontier() -> str:
+    """The README's measured frontier as Markdown (its table and the goal, task by task)."""
+    return MEASURED_FRONTIER.read_text(encoding="utf-8")
+
+
 def algorithm_specs(algorithms: Sequence[str] | None, knobs: dict[str, Any],
                     ) -> list[AlgorithmSpec]:
     """Checkbox names with the UI's knobs (by parameter name) -> the engine's specs."""

@@ -90,6 +90,10 @@ def build(lab: Lab) -> BenchTab:
                                                      wide={"algorithm": 150}))
     files = gr.File(label="Download: results JSON and the figure as HTML", file_count="multiple",
                     interactive=False)
+    with gr.Accordion("The measured frontier: every method on four tasks (the README's run)",
+                      open=False, elem_id="measured-frontier"):
+        gr.Markdown(benchmark.measured_frontier(), elem_classes="scroll-table")
+        gr.Image(str(benchmark.MEASURED_FRONTIER_FIGURE), show_label=False, interactive=False)
     return BenchTab(dataset, limit, max_chunks, lengths, repeats, algorithms, knobs,
                     run_accuracy, run_speed, run_frontier, summary, figure, table, files)
 

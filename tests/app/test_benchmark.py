@@ -122,3 +122,14 @@ def test_bundled_datasets_exist_and_parse():
         examples = examples_from_jsonl(path)
         assert len(examples) == 5
         assert all(e["task"] == "qa" and e["answers"] for e in examples)
+
+
+def test_the_measured_frontier_is_the_readmes_and_names_every_method():
+    text = benchmark.measured_frontier()
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "\n".join(table) in readme, "the Benchmark tab's table differs from the README's"
+    for label in ("naive", "legolink-16", "legolink0", "cacheblend-15", "cacheblend-key-15",
+                  "ape", "querylink-16", "prophetkv-16", "infoflow-16", "infoflow-fixed-16"):
+        assert f"| `{label}` |" in text, label
+    assert benchmark.MEASURED_FRONTIER_FIGURE.is_file()
