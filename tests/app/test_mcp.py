@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -43,6 +44,13 @@ def served(tiny_engine_config, tiny_model, examples_cache, tmp_path_factory):
         demo.close()
 
 
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' session-wide Playwright (its sync
+    API) keeps an event loop running in this thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @asynccontextmanager
 async def agent(url: str, secret: str | None):
     """One initialized MCP session -> (session, initialize result)."""
@@ -61,7 +69,7 @@ async def calls(url: str, secret: str | None, *named: tuple[str, dict]) -> list:
 
 
 def run(url: str, secret: str | None, *named: tuple[str, dict]) -> list:
-    return asyncio.run(calls(url, secret, *named))
+    return run_async(calls(url, secret, *named))
 
 
 def payload(result) -> dict:
@@ -86,7 +94,7 @@ def test_an_agent_compiles_compares_and_reads_the_verdicts(served):
         async with agent(url, ONE) as (session, init):
             return init, (await session.list_tools()).tools
 
-    init, tools = asyncio.run(listed())
+    init, tools = run_async(listed())
     assert init.serverInfo.name == "EPIC Lab"
     assert [t.fn.__name__ for t in mcp_tools.ALL] == list(TOOLS)
     assert sorted(t.name for t in tools) == sorted(TOOLS), "the four tools, no other endpoint"
@@ -214,7 +222,7 @@ def test_one_model_call_per_agent_and_the_queue_cap(served, monkeypatch):
                 lab.engine._lock.release()
             return await asyncio.wait_for(held, 120), twice, full
 
-    held, twice, full = asyncio.run(scenario())
+    held, twice, full = run_async(scenario())
     assert payload(held)["chunks"], "the held call ran once the engine was free"
     assert "you already have a model call queued or running" in refusal(twice)
     assert "the model's queue is full (1 calls queued or running" in refusal(full)
@@ -237,6 +245,6 @@ def test_the_loopback_call_carries_the_agents_address(behind_proxy, peer, forwar
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     for path in ("/gradio_api/mcp/", "/gradio_api/queue/join"):
         scope = {"type": "http", "path": path, "client": (peer, 5000), "headers": headers}
-        asyncio.run(AgentAddress(app, behind_proxy)(scope, None, None))
+        run_async(AgentAddress(app, behind_proxy)(scope, None, None))
     assert seen[0] == [expected.encode()], "one entry: the address the app would have seen"
     assert seen[1] == [h[1] for h in headers], "other routes untouched"
