@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.cost import Work, compile_work
-from engine import AlgorithmSpec, Engine, Layout, chunk_text, chunk_token_ids
+from engine import AlgorithmSpec, Engine, Layout, chunk_token_ids
 
 __all__ = ["CompilePlan", "compile_plan", "held_variants"]
 
@@ -46,7 +46,7 @@ def compile_plan(engine: Engine, texts: Sequence[str], salt: str) -> CompilePlan
     layers = engine.model.spec.num_layers
     num_chunks, new_tokens, work, seen = 0, 0, Work(), set()
     for text in texts:
-        for chunk in chunk_text(text, tokenizer, engine.config.chunk_tokens):
+        for chunk in engine.document_chunks(text):
             ids = chunk_token_ids(tokenizer, chunk)
             key = store.key_for(ids, salt=salt)
             num_chunks += 1

@@ -12,7 +12,6 @@ algorithms) and `store/` (the chunks), both over `runtime/` (the model); the sto
 model and the runtime neither algorithms nor store.
 """
 
-from engine.chunking import chunk_text
 from engine.config import EngineConfig
 from engine.engine import Engine, load_model
 from engine.fidelity import Fidelity, kl_divergence, measure
@@ -109,7 +108,6 @@ __all__ = [
     "algorithm",
     "algorithm_choices",
     "algorithm_names",
-    "chunk_text",
     "chunk_titles",
     "chunk_token_ids",
     "clean_title",

@@ -91,9 +91,14 @@ class Engine:
                                              partial(DEFAULT_COMPILE.compile, self.model),
                                              salt=salt)
 
+    def document_chunks(self, text: str) -> list[str]:
+        """A document cut into the chunks `compile_document` compiles (the configured token
+        budget), without model work: estimates count them before anything runs."""
+        return chunk_text(text, self.tokenizer, self.config.chunk_tokens)
+
     def compile_document(self, text: str, title: str = "", salt: str = "") -> list[str]:
         """Chunk a document under the configured token budget and compile every chunk."""
-        chunks = chunk_text(text, self.tokenizer, self.config.chunk_tokens)
+        chunks = self.document_chunks(text)
         if not chunks:
             raise ValueError("the document is empty")
         return [self.compile(chunk, name, salt)
