@@ -34,6 +34,12 @@ TARGET, BUDGET_REFERENCE, KL_REFERENCE = "querylink", "legolink-16", "cacheblend
 MATCH, MAX_TTFT_RATIO = 0.05, 1.25
 
 
+def count_gap(row: dict[str, float], budget: dict[str, float]) -> float:
+    """How far a setting's recompute share is from the budget reference's, relative: a
+    setting within MATCH of it recomputes "the same count" (budget["recompute_share"] > 0)."""
+    return abs(row["recompute_share"] / budget["recompute_share"] - 1)
+
+
 def target(rows: dict[str, dict[str, float]]) -> dict[str, Any] | None:
     """querylink's target in one block: the querylink setting whose recompute share is closest
     to legolink-16's (within ±5%), its KL against cacheblend-15's and its TTFT ratio to
@@ -41,8 +47,7 @@ def target(rows: dict[str, dict[str, float]]) -> dict[str, Any] | None:
     if BUDGET_REFERENCE not in rows or KL_REFERENCE not in rows:
         return None
     budget = rows[BUDGET_REFERENCE]
-    matched = [(abs(row["recompute_share"] / budget["recompute_share"] - 1), label)
-               for label, row in rows.items()
+    matched = [(count_gap(row, budget), label) for label, row in rows.items()
                if split_label(label)[0] == TARGET and budget["recompute_share"] > 0]
     matched = [m for m in matched if m[0] <= MATCH]
     if not matched:
